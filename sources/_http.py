@@ -1,0 +1,420 @@
+"""The one HTTP client every source uses: auth, timeouts, retries, ``Retry-After``, rate limits, stats.
+
+Built on ``httpx.AsyncClient``. Concurrency is bounded per API (``max_in_flight``, the politeness budget);
+an optional ``rate_per_s`` spaces request starts so no 1-second window holds more than that many
+(Aimsio: 10/s). Retries (tenacity) cover transport errors, timeouts, 5xx, 429 and bodies that are not
+complete JSON, with exponential backoff and jitter, or the server's ``Retry-After`` when it gives one.
+A 401 re-authenticates once per request. Errors never carry secrets: messages name the config key.
+
+Sources run their async generators through :class:`Session`, which owns the client on a background event
+loop and hands the items to dlt's (synchronous) resource generators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+T = TypeVar("T")
+
+_DECODER = msgspec.json.Decoder(float_hook=str)
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse JSON keeping every non-integer number as its exact text (``1500.00`` -> ``"1500.00"``).
+
+    Money is never a float: amounts reach :class:`sources._arrow.Decimal` as text.
+    Raises ``msgspec.DecodeError`` for a body that is not complete JSON.
+    """
+    return _DECODER.decode(body)
+
+
+class SourceError(Exception):
+    """A source failed in a way a retry does not fix. ``str()`` is one line fit for the user; no secrets."""
+
+
+class ConfigError(SourceError):
+    """The configuration is wrong (credentials, base URL, start date): the message names the key to fix."""
+
+
+class RetriableError(Exception):
+    """A response worth retrying (5xx, 429, truncated body). ``retry_after`` in seconds when the server said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Auth:
+    """Adds credentials to requests. Subclasses implement :meth:`headers`; token auths cache and refresh."""
+
+    async def headers(self, client: ApiClient) -> dict[str, str]:
+        """Headers to send with one API request (may fetch or refresh a token through ``client``)."""
+        raise NotImplementedError
+
+    def invalidate(self) -> None:
+        """Forget a cached token after the API answered 401, so the next :meth:`headers` gets a new one."""
+
+
+@dataclass
+class RequestStats:
+    """What a client or one resource did: requests sent (retries included), retries, 401 re-auths, and the
+    rows it emitted, re-read in the lag window (dropped as already loaded), quarantined and found deleted."""
+
+    requests: int = 0
+    retries: int = 0
+    reauths: int = 0
+    rows: int = 0
+    reread: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Per-API HTTP behaviour (config ``sources.<api>.http.*``); ``rate_per_s`` None means unlimited."""
+
+    max_in_flight: int = 8
+    rate_per_s: float | None = None
+    timeout_s: float = 30.0
+    max_attempts: int = 8
+    backoff_max_s: float = 30.0
+    verify_tls: bool = True
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, RetriableError) else None
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    return isinstance(exc, RetriableError | httpx.TransportError)
+
+
+class _Wait:
+    """Honour ``Retry-After`` when the server gave one, else exponential backoff with full jitter."""
+
+    def __init__(self, backoff_max_s: float) -> None:
+        self._exp = wait_random_exponential(multiplier=0.25, max=backoff_max_s)
+        self._max = backoff_max_s
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = _retry_after(exc) if exc else None
+        return min(after, self._max) if after is not None else self._exp(state)
+
+
+class ApiClient:
+    """An API's HTTP client: ``await client.request("POST", path, json=...)`` returns decoded JSON.
+
+    Raises :class:`ConfigError` for 401/403 that survive a re-authentication (wrong credentials) and for
+    an unreachable base URL; :class:`SourceError` for other 4xx and for retries exhausted.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        auth: Auth | None,
+        settings: HttpSettings,
+        *,
+        base_url_key: str,
+        credentials_hint: str,
+    ) -> None:
+        self.name = name
+        self.auth = auth
+        self.settings = settings
+        self.stats = RequestStats()
+        self._base_url_key = base_url_key
+        self._credentials_hint = credentials_hint
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=settings.timeout_s,
+            verify=settings.verify_tls,
+            limits=httpx.Limits(
+                max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight
+            ),
+            headers={"Accept": "application/json", "User-Agent": "arwip"},
+        )
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._limiter = AsyncLimiter(1, 1 / settings.rate_per_s) if settings.rate_per_s else None
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        tally: RequestStats | None = None,
+        authenticated: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Send one API call with retries; returns the decoded JSON body (amounts as text, see decode_json).
+
+        ``tally``, if given, also counts this call's requests and retries (per-resource progress).
+        A 404 returns ``None`` (the record is gone). ``kwargs`` go to ``httpx.AsyncClient.request``.
+        """
+        counters = [self.stats] if tally is None else [self.stats, tally]
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_retriable),
+            wait=_Wait(self.settings.backoff_max_s),
+            stop=stop_after_attempt(self.settings.max_attempts),
+            reraise=True,
+        )
+        reauthed = False
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        for c in counters:
+                            c.retries += 1
+                    status, body = await self._send(method, path, authenticated, counters, kwargs)
+                    if status == 401 and authenticated and self.auth and not reauthed:
+                        reauthed = True
+                        for c in counters:
+                            c.reauths += 1
+                        self.auth.invalidate()
+                        status, body = await self._send(method, path, authenticated, counters, kwargs)
+                    return self._interpret(method, path, status, body)
+        except httpx.ConnectError as exc:
+            raise ConfigError(
+                f"{self.name}: cannot connect to {self._http.base_url} ({type(exc).__name__}); "
+                f"check {self._base_url_key}"
+            ) from None
+        except (httpx.TransportError, RetriableError) as exc:
+            raise SourceError(
+                f"{self.name}: {method} {path} failed after {self.settings.max_attempts} attempts: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        authenticated: bool,
+        counters: list[RequestStats],
+        kwargs: dict[str, Any],
+    ) -> tuple[int, bytes]:
+        headers = dict(kwargs.get("headers") or {})
+        if authenticated and self.auth:
+            headers.update(await self.auth.headers(self))
+        send_kwargs = {k: v for k, v in kwargs.items() if k != "headers"}
+        async with self._slots:
+            if self._limiter:
+                await self._limiter.acquire()
+            for c in counters:
+                c.requests += 1
+            response = await self._http.request(method, path, headers=headers, **send_kwargs)
+            body = await response.aread()
+        for c in counters:
+            c.by_status[response.status_code] = c.by_status.get(response.status_code, 0) + 1
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetriableError(
+                f"HTTP {response.status_code}", _parse_retry_after(response.headers.get("Retry-After"))
+            )
+        return response.status_code, body
+
+    def _interpret(self, method: str, path: str, status: int, body: bytes) -> Any:
+        if status in (401, 403):
+            raise ConfigError(
+                f"{self.name}: {method} {path} was refused (HTTP {status}); check {self._credentials_hint}"
+            )
+        if status == 404:
+            return None
+        if status >= 400:
+            raise SourceError(f"{self.name}: {method} {path} answered HTTP {status}: {body[:300]!r}")
+        try:
+            return decode_json(body) if body else None
+        except msgspec.DecodeError:
+            raise RetriableError(f"body is not complete JSON ({len(body)} bytes)") from None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+class TokenAuth(Auth):
+    """Bearer-token auth with a token obtained by ``fetch`` and refreshed before it expires.
+
+    ``fetch(client)`` returns ``(token, expires_in_seconds)``; it runs once at a time even when many
+    requests need a token together. The token is refreshed ``margin_s`` before expiry and after a 401.
+    """
+
+    def __init__(self, fetch: Callable[[ApiClient], Awaitable[tuple[str, float]]], margin_s: float = 60.0) -> None:
+        self._fetch = fetch
+        self._margin = margin_s
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def headers(self, client: ApiClient) -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            if self._token is None or loop.time() >= self._expires_at:
+                token, ttl = await self._fetch(client)
+                self._token = token
+                self._expires_at = loop.time() + max(ttl - self._margin, ttl / 2)
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self) -> None:
+        self._token = None
+
+
+class BasicAuth(Auth):
+    """HTTP Basic credentials on every request (Aimsio)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._header = httpx.BasicAuth(username, password)._auth_header
+
+    async def headers(self, client: ApiClient) -> dict[str, str]:
+        return {"Authorization": self._header}
+
+
+class _Loop:
+    """The process-wide background event loop that all API clients run on (started lazily, daemon)."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None:
+                cls._loop = asyncio.new_event_loop()
+                threading.Thread(target=cls._loop.run_forever, name="arwip-http", daemon=True).start()
+            return cls._loop
+
+
+_END = object()
+
+
+async def merge(iterators: list[AsyncIterator[T]], buffer: int = 8) -> AsyncIterator[T]:
+    """Run several async iterators concurrently and yield their items as they come (order not kept).
+
+    The first exception cancels the others and is raised. At most ``buffer`` items wait unconsumed.
+    """
+    if len(iterators) == 1:
+        async for item in iterators[0]:
+            yield item
+        return
+    out: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer)
+
+    async def drain(it: AsyncIterator[T]) -> None:
+        async for item in it:
+            await out.put(item)
+
+    tasks = [asyncio.ensure_future(drain(it)) for it in iterators]
+    done_all = asyncio.ensure_future(asyncio.gather(*tasks))
+    try:
+        while True:
+            getter = asyncio.ensure_future(out.get())
+            await asyncio.wait({getter, done_all}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+                continue
+            getter.cancel()
+            done_all.result()  # raises the first failure
+            while not out.empty():
+                yield out.get_nowait()
+            return
+    finally:
+        for task in tasks:
+            task.cancel()
+        done_all.cancel()
+
+
+class Session:
+    """One API client shared by a source's resources, living on the background loop.
+
+    ``session.iterate(factory)`` runs ``factory(client)`` (an async iterator) on the loop and yields its
+    items synchronously, at most ``prefetch`` items ahead (memory stays bounded). All resources of one
+    source share the client, hence one concurrency budget and one token. The client is closed when the
+    last running iterator ends and created again on the next use.
+    """
+
+    def __init__(self, make_client: Callable[[], ApiClient]) -> None:
+        self._make_client = make_client
+        self._client: ApiClient | None = None
+        self._users = 0
+        self._lock = threading.Lock()
+        self.stats = RequestStats()
+
+    def iterate(self, factory: Callable[[ApiClient], AsyncIterator[T]], prefetch: int = 4) -> Iterator[T]:
+        """Yield the items of ``factory(client)``; exceptions raised there are re-raised here."""
+        loop = _Loop.get()
+        items: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
+        client = self._acquire()
+
+        async def pump() -> None:
+            try:
+                async for item in factory(client):
+                    await asyncio.to_thread(items.put, item)
+                await asyncio.to_thread(items.put, _END)
+            except BaseException as exc:  # handed to the consumer thread
+                await asyncio.to_thread(items.put, exc)
+
+        future = asyncio.run_coroutine_threadsafe(pump(), loop)
+        try:
+            while True:
+                item = items.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            future.cancel()
+            while not future.done():  # unblock a pending put so the pump can finish
+                try:
+                    items.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            self._release(client)
+
+    def run(self, factory: Callable[[ApiClient], Awaitable[T]]) -> T:
+        """Run one coroutine with the client and return its result (e.g. a single detail call)."""
+        client = self._acquire()
+        try:
+            return asyncio.run_coroutine_threadsafe(factory(client), _Loop.get()).result()
+        finally:
+            self._release(client)
+
+    def _acquire(self) -> ApiClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            self._users += 1
+            return self._client
+
+    def _release(self, client: ApiClient) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users or self._client is not client:
+                return
+            self._client = None
+        for key, value in vars(client.stats).items():
+            if isinstance(value, int):
+                setattr(self.stats, key, getattr(self.stats, key) + value)
+        asyncio.run_coroutine_threadsafe(client.aclose(), _Loop.get()).result()

@@ -1,0 +1,177 @@
+"""Incremental sync pieces shared by the sources: the watermark (cursor + lag window + boundary de-dup),
+the start-date config check, and emitting parsed batches (rows + quarantine) to dlt.
+
+State lives in dlt's resource state, which dlt commits when extraction ends; a failed extract leaves the
+previous watermark, so the next run fetches the same changes again (merge keys collapse the repeats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+import pendulum
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sources._arrow import Parsed, TableSpec, explode
+from sources._http import ConfigError, RequestStats
+
+
+def parse_start_date(value: str | datetime, key: str) -> datetime:
+    """The first-run start of a source's cursor, as a UTC datetime.
+
+    Raises :class:`ConfigError` naming ``key`` (e.g. ``SOURCES__AIWYN__START_DATE``) when it is not an
+    ISO-8601 date or timestamp.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = pendulum.parse(str(value), tz="UTC", strict=True)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        raise ConfigError(f"{key}={value!r} is not a date: use ISO-8601, e.g. 2020-01-01") from None
+    if not isinstance(parsed, datetime):
+        parsed = pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")
+    return datetime.fromtimestamp(parsed.timestamp(), UTC)
+
+
+def isoformat(ts: datetime) -> str:
+    """UTC ``YYYY-MM-DDThh:mm:ssZ`` (whole seconds, the vendors' format); sub-seconds are truncated."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Watermark:
+    """A change-timestamp cursor with a lag window and boundary de-duplication.
+
+    ``value`` is the newest change timestamp loaded so far. Each run asks the API for changes since
+    ``value - lag`` (late-arriving or same-second rows are not missed) and drops rows whose
+    ``(key, change timestamp)`` it already loaded in that window (``seen``), so an idle source re-reads a
+    few boundary rows but emits none. Stored in dlt resource state under ``name``.
+    """
+
+    name: str
+    initial: datetime
+    lag: timedelta
+    value: datetime | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, name: str, initial: datetime, lag: timedelta) -> Watermark:
+        """Load the watermark from the current dlt resource state (must run inside a resource)."""
+        saved = dlt.current.resource_state().get(name) or {}
+        value = datetime.fromisoformat(saved["value"]) if saved.get("value") else None
+        return cls(name, initial, lag, value, dict(saved.get("seen") or {}))
+
+    @property
+    def start(self) -> datetime:
+        """Where this run's query begins: ``value - lag``, or the configured start date on the first run."""
+        return self.initial if self.value is None else max(self.initial, self.value - self.lag)
+
+    def keep_new(self, table: pa.Table, key: str, cursor: str) -> tuple[pa.Table, int]:
+        """Drop rows already loaded at the boundary; advance the watermark over the rest.
+
+        ``table[cursor]`` is a UTC timestamp column, ``table[key]`` the natural key.
+        Returns the new rows and how many were dropped.
+        """
+        if table.num_rows == 0:
+            return table, 0
+        stamps = table[cursor]
+        dropped = 0
+        if self.value is not None and self.seen:
+            boundary = pc.less_equal(stamps, pa.scalar(self.value, stamps.type))
+            if pc.any(boundary).as_py():
+                keys = table[key].to_pylist()
+                times = stamps.to_pylist()
+                mask = [
+                    not (b and self.seen.get(str(k)) == t.isoformat())
+                    for k, t, b in zip(keys, times, boundary.to_pylist(), strict=True)
+                ]
+                dropped = mask.count(False)
+                table = table.filter(pa.array(mask))
+        self._advance(table, key, cursor)
+        return table, dropped
+
+    def _advance(self, table: pa.Table, key: str, cursor: str) -> None:
+        if table.num_rows == 0:
+            return
+        newest = pc.max(table[cursor]).as_py()
+        if newest is not None and (self.value is None or newest > self.value):
+            self.value = newest
+        assert self.value is not None
+        floor = self.value - self.lag
+        recent = table.filter(pc.greater_equal(table[cursor], pa.scalar(floor, table[cursor].type)))
+        for k, t in zip(recent[key].to_pylist(), recent[cursor].to_pylist(), strict=True):
+            self.seen[str(k)] = t.isoformat()
+        floor_text = floor.isoformat()
+        self.seen = {k: t for k, t in self.seen.items() if t >= floor_text}
+
+    def save(self) -> None:
+        """Write the watermark to dlt resource state (committed by dlt when extraction ends)."""
+        dlt.current.resource_state()[self.name] = {
+            "value": self.value.isoformat() if self.value else None,
+            "seen": self.seen,
+        }
+
+
+QUARANTINE_HINTS = dlt.mark.make_hints(table_name="quarantine", write_disposition="append", primary_key=())
+
+
+def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str, Any] | None = None) -> Iterator[Any]:
+    """Yield a parsed batch to dlt: the rows (an Arrow table, to the resource's table or, with
+    ``table_hints``, to the table those hints name), and its quarantined records to the ``quarantine``
+    table (source, entity, record_key, reason, payload as JSON text, quarantined_at)."""
+    stats.quarantined += len(parsed.quarantined)
+    if parsed.quarantined:
+        now = datetime.now(UTC)
+        rows = [{"source": source, **q.as_row(), "quarantined_at": now} for q in parsed.quarantined]
+        yield dlt.mark.with_hints(pa.Table.from_pylist(rows), QUARANTINE_HINTS, create_table_variant=True)
+    if parsed.table.num_rows:
+        stats.rows += parsed.table.num_rows
+        if table_hints is None:
+            yield parsed.table
+        else:
+            yield dlt.mark.with_hints(parsed.table, table_hints, create_table_variant=True)
+
+
+def changed_batches(
+    pages: Iterable[list[dict[str, Any]]], spec: TableSpec, mark: Watermark, cursor: str, stats: RequestStats
+) -> Iterator[Parsed]:
+    """Parse pages of API rows and keep only rows not already loaded at the watermark's boundary.
+
+    The watermark advances over what is yielded and is saved to resource state once all pages are read.
+    """
+    key = spec.primary_key[0]
+    for page in pages:
+        parsed = spec.to_arrow(page)
+        parsed.table, dropped = mark.keep_new(parsed.table, key, cursor)
+        stats.reread += dropped
+        yield parsed
+    mark.save()
+
+
+def children(
+    spec: TableSpec,
+    parents: Iterable[dict[str, Any]],
+    field_name: str,
+    parent_keys: dict[str, str],
+    stats: RequestStats,
+    source: str,
+    position: str | None = None,
+) -> Iterator[Any]:
+    """Emit the nested list ``field_name`` of each parent row as child table ``spec`` (see ``explode``).
+
+    The child table is merged with the delete-insert strategy on the parent key, so a changed parent's
+    children replace its old ones.
+    """
+    parsed = spec.to_arrow(explode(parents, field_name, parent_keys, position))
+    hints = dlt.mark.make_hints(
+        table_name=spec.name,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        primary_key=spec.primary_key,
+        merge_key={f.source: f.name for f in spec.fields}[next(iter(parent_keys))],
+    )
+    yield from emit(parsed, stats, source, hints)

@@ -1,0 +1,131 @@
+"""Aimsio source: non-recurring billable items (NRBs, with their children) and job orders.
+
+API: https://api.aimsio.com (seed 003; CONTRACT.md "Aimsio"). The API offers no change filter, only the
+whole stub list ``{dtype, guid, updatedAt}``: each run reads it, fetches the detail only for objects whose
+``updatedAt`` differs from the one last loaded (state keeps ``guid -> updatedAt``), and records objects
+that vanished from the list as soft deletes in table ``deletions``. Requests stay within 10/s and 10 in
+flight. Money ``DECIMAL(18,2)``; epoch milliseconds become UTC timestamps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.sources import DltResource
+
+from sources._http import HttpSettings, RequestStats, Session
+from sources._incremental import children, emit, parse_start_date
+from sources.aimsio import settings
+from sources.aimsio.client import aimsio_client, details, stub_list
+
+DETAIL_BATCH = 100  # details fetched per batch (bounded memory; the rate limit sets the pace)
+
+
+@dlt.source(name="aimsio", max_table_nesting=0)
+def aimsio(
+    base_url: str = dlt.config.value,
+    username: str = dlt.secrets.value,
+    password: str = dlt.secrets.value,
+    start_date: str = settings.DEFAULT_START_DATE,
+    rate_per_s: float = settings.RATE_PER_S,
+    max_in_flight: int = settings.MAX_IN_FLIGHT,
+    tally: dict[str, RequestStats] | None = None,
+) -> Sequence[DltResource]:
+    """The Aimsio resources ``nrbs`` (+ ``nrb_children``, ``deletions``) and ``job_orders``.
+
+    Args:
+        base_url: e.g. ``https://sandbox.aimsio.com`` (``SOURCES__AIMSIO__BASE_URL``).
+        username, password: an integration user with API permissions (``SOURCES__AIMSIO__USERNAME``/``PASSWORD``).
+        start_date: the first run only loads objects updated at or after it (``SOURCES__AIMSIO__START_DATE``).
+        rate_per_s, max_in_flight: client-side limits (the API's documented 10/s and 10 parallel calls).
+        tally: per-resource counters filled while extracting.
+
+    Raises:
+        ConfigError: malformed ``start_date``; (on extract) refused credentials or unreachable base URL.
+    """
+    start_ms = int(parse_start_date(start_date, "SOURCES__AIMSIO__START_DATE").timestamp() * 1000)
+    http = HttpSettings(max_in_flight=max_in_flight, rate_per_s=rate_per_s)
+    session = Session(lambda: aimsio_client(base_url, username, password, http))
+    tally = {} if tally is None else tally
+
+    def sync_entity(name: str) -> Iterator[Any]:
+        """Stub list -> details of what changed -> rows; vanished objects -> ``deletions``."""
+        path, spec = settings.ENTITIES[name]
+        stats = tally.setdefault(name, RequestStats())
+        state = dlt.current.resource_state()
+        loaded: dict[str, int] = state.setdefault("loaded", {})
+        deleted: dict[str, int] = state.setdefault("deleted", {})
+        stubs = settings.STUBS.to_arrow(session.run(lambda client: stub_list(client, path, stats)))
+        yield from emit(_no_rows(stubs), stats, "aimsio")
+        current = dict(zip(stubs.table["guid"].to_pylist(), _millis(stubs.table["updated_at"]), strict=True))
+        changed = [g for g, ms in current.items() if loaded.get(g) != ms and (g in loaded or ms >= start_ms)]
+        vanished = [g for g in loaded if g not in current]
+        for i in range(0, len(changed), DETAIL_BATCH):
+            batch = changed[i : i + DETAIL_BATCH]
+            found = session.run(lambda client, batch=batch: details(client, path, batch, stats))
+            gone = [g for g, d in zip(batch, found, strict=True) if not isinstance(d, dict)]
+            vanished.extend(g for g in gone if g in loaded)
+            rows = [d for d in found if isinstance(d, dict)]
+            parsed = spec.to_arrow(rows)
+            yield from emit(parsed, stats, "aimsio")
+            if spec is settings.NRBS:
+                yield from children(
+                    settings.NRB_CHILDREN, rows, "nrbChildren", {"nrbParentGuid": "nrbGuid"}, stats, "aimsio"
+                )
+            for g in batch:
+                if g not in gone:
+                    loaded[g] = current[g]
+        back = [g for g in current if g in deleted and g in loaded]
+        yield from _deletions(name, vanished, back, loaded, deleted, stats)
+
+    @dlt.resource(name="nrbs", primary_key="nrb_guid", write_disposition="merge")
+    def nrbs() -> Iterator[Any]:
+        """NRBs (``/NonRecurringBillableItem``), their ``nrbChildren`` (table ``nrb_children``)."""
+        yield from sync_entity("nrbs")
+
+    @dlt.resource(name="job_orders", primary_key="job_guid", write_disposition="merge")
+    def job_orders() -> Iterator[Any]:
+        """Job orders (``/JobOrder``): job number, name and client of the NRBs."""
+        yield from sync_entity("job_orders")
+
+    return nrbs, job_orders
+
+
+def _deletions(
+    entity: str,
+    vanished: list[str],
+    back: list[str],
+    loaded: dict[str, int],
+    deleted: dict[str, int],
+    stats: RequestStats,
+) -> Iterator[Any]:
+    """Rows for table ``deletions``: vanished objects get ``deleted_at`` now, returned ones ``None``."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    rows = []
+    for guid in vanished:
+        last = loaded.pop(guid, None)
+        deleted[guid] = now_ms
+        rows.append({"entity": entity, "guid": guid, "deleted_at": now_ms, "last_updated_at": last})
+    for guid in back:
+        deleted.pop(guid, None)
+        rows.append({"entity": entity, "guid": guid, "deleted_at": None, "last_updated_at": loaded[guid]})
+    if rows:
+        hints = dlt.mark.make_hints(
+            table_name="deletions", write_disposition="merge", primary_key=settings.DELETIONS.primary_key
+        )
+        stats.deleted += len(vanished)
+        yield dlt.mark.with_hints(settings.DELETIONS.to_arrow(rows).table, hints, create_table_variant=True)
+
+
+def _millis(column: Any) -> list[int]:
+    return pc.cast(column, pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_pylist()
+
+
+def _no_rows(parsed: Any) -> Any:
+    """Only the quarantined stubs of a parsed stub list (the stubs themselves are not a table)."""
+    return type(parsed)(parsed.table.slice(0, 0), parsed.quarantined)

@@ -1,0 +1,91 @@
+"""Aiwyn source: WIP entries, invoices (with line items from the invoice detail) and payments.
+
+API: https://api.doc.aiwyn.ai/bundle (seeds 000, 001; CONTRACT.md "Aiwyn"). Each resource reads the
+search endpoint by keyset on ``(updatedAt, id)`` from its watermark (lag window + boundary de-dup) and
+merges on ``id``. Money is ``DECIMAL(18,2)``, timestamps UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from sources._arrow import Parsed, TableSpec
+from sources._http import HttpSettings, RequestStats, Session
+from sources._incremental import Watermark, changed_batches, children, emit, parse_start_date
+from sources.aiwyn import settings
+from sources.aiwyn.client import aiwyn_client, changed_rows, invoice_details
+
+
+@dlt.source(name="aiwyn", max_table_nesting=0)
+def aiwyn(
+    base_url: str = dlt.config.value,
+    jwt_api_key: str = dlt.secrets.value,
+    start_date: str = settings.DEFAULT_START_DATE,
+    lag_seconds: int = int(settings.DEFAULT_LAG.total_seconds()),
+    max_in_flight: int = 8,
+    page_size: int = settings.PAGE_SIZE,
+    tally: dict[str, RequestStats] | None = None,
+) -> Sequence[DltResource]:
+    """The Aiwyn resources ``wip``, ``invoices`` (+ ``invoice_line_items``) and ``payments``.
+
+    Args:
+        base_url: API host, e.g. ``https://demo.api.aiwyn.ai`` (``SOURCES__AIWYN__BASE_URL``).
+        jwt_api_key: key exchanged at ``/v1/auth/token`` for a 1-hour JWT (``SOURCES__AIWYN__JWT_API_KEY``).
+        start_date: ISO date the first run reads changes from (``SOURCES__AIWYN__START_DATE``).
+        lag_seconds: how far behind the watermark each run re-reads (late or same-second changes).
+        max_in_flight: concurrent requests to Aiwyn (politeness budget); also the keyset slices.
+        page_size: rows per search request (1..1000).
+        tally: per-resource counters filled while extracting (requests, rows, quarantined).
+
+    Raises:
+        ConfigError: malformed ``start_date``; (on extract) refused key or unreachable base URL.
+    """
+    start = parse_start_date(start_date, "SOURCES__AIWYN__START_DATE")
+    lag = timedelta(seconds=lag_seconds)
+    session = Session(lambda: aiwyn_client(base_url, jwt_api_key, HttpSettings(max_in_flight=max_in_flight)))
+    tally = {} if tally is None else tally
+
+    def changes(entity: str, spec: TableSpec, stats: RequestStats) -> Iterator[Parsed]:
+        """The entity's changed rows as parsed Arrow batches, advancing its watermark."""
+        mark = Watermark.from_state(entity, start, lag)
+        pages = session.iterate(
+            lambda client: changed_rows(client, entity, mark.start, stats, page_size, max_in_flight)
+        )
+        return changed_batches(pages, spec, mark, "updated_at", stats)
+
+    def merged(spec: TableSpec) -> dict[str, Any]:
+        return {"name": spec.name, "primary_key": spec.primary_key, "write_disposition": "merge"}
+
+    @dlt.resource(**merged(settings.WIP))
+    def wip() -> Iterator[Any]:
+        """Time, expense, fixed-fee and disbursement WIP entries (``/gql/v1/wips/search``)."""
+        stats = tally.setdefault("wip", RequestStats())
+        for parsed in changes("wip", settings.WIP, stats):
+            yield from emit(parsed, stats, "aiwyn")
+
+    @dlt.resource(**merged(settings.INVOICES))
+    def invoices() -> Iterator[Any]:
+        """Invoices (``/gql/v1/invoices/search``) and, from each changed invoice's detail, its line items
+        (table ``invoice_line_items``, replaced per invoice)."""
+        stats = tally.setdefault("invoices", RequestStats())
+        for parsed in changes("invoices", settings.INVOICES, stats):
+            yield from emit(parsed, stats, "aiwyn")
+            ids = parsed.table["id"].to_pylist()
+            if not ids:
+                continue
+            details = session.run(lambda client, ids=ids: invoice_details(client, ids, stats))
+            yield from children(settings.INVOICE_LINE_ITEMS, details, "lineItems", {"invoice_id": "id"}, stats, "aiwyn")
+
+    @dlt.resource(**merged(settings.PAYMENTS))
+    def payments() -> Iterator[Any]:
+        """Payments against invoices (``/gql/v1/payments/search``)."""
+        stats = tally.setdefault("payments", RequestStats())
+        for parsed in changes("payments", settings.PAYMENTS, stats):
+            yield from emit(parsed, stats, "aiwyn")
+
+    return wip, invoices, payments

@@ -1,0 +1,167 @@
+"""Aiwyn API: token exchange, keyset paging over the search endpoints, invoice details.
+
+Implements CONTRACT.md "Aiwyn" (token at ``/v1/auth/token``; search ``/gql/v1/<entity>/search`` with
+Hasura ``where``/``orderBy`` and no page parameter; ``deid_*`` envelopes; detail ``/gql/v1/invoice/{id}``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sources._arrow import parse_instant
+from sources._http import ApiClient, ConfigError, HttpSettings, RequestStats, SourceError, TokenAuth, merge
+from sources._incremental import isoformat
+from sources.aiwyn import settings
+
+
+def aiwyn_client(base_url: str, jwt_api_key: str, http: HttpSettings) -> ApiClient:
+    """An :class:`ApiClient` for Aiwyn that exchanges ``jwt_api_key`` for a bearer JWT and refreshes it."""
+
+    async def fetch_token(client: ApiClient) -> tuple[str, float]:
+        body = await client.request("POST", settings.TOKEN_PATH, json={"jwtApiKey": jwt_api_key}, authenticated=False)
+        body = body or {}
+        token = next((body[k] for k in ("accessToken", "token", "access_token", "idToken") if body.get(k)), None)
+        if not token:
+            raise ConfigError("aiwyn: the token endpoint returned no token; check SOURCES__AIWYN__JWT_API_KEY")
+        return str(token), float(body.get("expiresIn") or body.get("expires_in") or 3600)
+
+    return ApiClient(
+        "aiwyn",
+        base_url,
+        TokenAuth(fetch_token),
+        http,
+        base_url_key="SOURCES__AIWYN__BASE_URL",
+        credentials_hint="SOURCES__AIWYN__JWT_API_KEY",
+    )
+
+
+def rows_of(body: Any) -> list[dict[str, Any]]:
+    """The one top-level array of a list/search answer (``deid_wip``, ``deid_invoice``…), whatever its key."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, list):
+                return value
+    raise SourceError(f"aiwyn: answer has no array of rows (keys: {list(body or {})[:5]})")
+
+
+def count_of(body: Any) -> int | None:
+    """``<key>_aggregate.aggregate.count`` of a list/search answer, if present."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key.endswith("aggregate") and isinstance(value, dict):
+                count = (value.get("aggregate") or {}).get("count")
+                return int(count) if count is not None else None
+    return None
+
+
+def _after(key: tuple[str, Any] | None) -> list[dict[str, Any]]:
+    """Keyset condition: strictly after ``(updatedAt, id)``."""
+    if key is None:
+        return []
+    stamp, row_id = key
+    return [
+        {
+            "_or": [
+                {"updatedAt": {"_gt": stamp}},
+                {"_and": [{"updatedAt": {"_eq": stamp}}, {"id": {"_gt": row_id}}]},
+            ]
+        }
+    ]
+
+
+async def _search(
+    client: ApiClient,
+    entity: str,
+    conditions: list[dict[str, Any]],
+    page_size: int,
+    order: str,
+    tally: RequestStats,
+) -> Any:
+    body = {
+        "pageSize": page_size,
+        "where": {"_and": conditions},
+        "orderBy": [{"updatedAt": order}, {"id": order}],
+    }
+    return await client.request("POST", settings.SEARCH_PATHS[entity], json=body, tally=tally)
+
+
+async def _keyset_pages(
+    client: ApiClient,
+    entity: str,
+    since: datetime,
+    until: datetime | None,
+    page_size: int,
+    tally: RequestStats,
+    after: tuple[str, Any] | None = None,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Pages of rows with ``since <= updatedAt < until`` in ``(updatedAt, id)`` order, by keyset."""
+    bounds = [{"updatedAt": {"_gte": isoformat(since)}}]
+    if until is not None:
+        bounds.append({"updatedAt": {"_lt": isoformat(until)}})
+    while True:
+        rows = rows_of(await _search(client, entity, bounds + _after(after), page_size, "asc", tally))
+        if rows:
+            yield rows
+        if len(rows) < page_size:
+            return
+        after = (rows[-1]["updatedAt"], rows[-1]["id"])
+
+
+async def changed_rows(
+    client: ApiClient,
+    entity: str,
+    since: datetime,
+    tally: RequestStats,
+    page_size: int = settings.PAGE_SIZE,
+    slices: int = 1,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """All rows of ``entity`` changed at or after ``since``, as pages (lists of API rows).
+
+    With ``slices > 1`` and more than one page to read, the ``updatedAt`` range is split into up to
+    ``slices`` contiguous ranges read concurrently; the last range is open-ended, so rows changed while we
+    page are still read. Pages arrive in no particular order.
+    """
+    first = await _search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
+    rows = rows_of(first)
+    total = count_of(first)
+    if len(rows) < page_size or slices <= 1 or (total is not None and total <= 2 * page_size):
+        if rows:
+            yield rows
+        if len(rows) == page_size:
+            async for page in _keyset_pages(
+                client, entity, since, None, page_size, tally, (rows[-1]["updatedAt"], rows[-1]["id"])
+            ):
+                yield page
+        return
+    newest = rows_of(await _search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
+    lo = parse_instant(rows[-1]["updatedAt"])
+    hi = parse_instant(newest[0]["updatedAt"]) if newest else lo
+    n = max(1, min(slices, math.ceil((total or 0) / page_size)))
+    step = (hi - lo) / n
+    cuts = sorted({(lo + step * k).replace(microsecond=0) for k in range(1, n)} - {lo})
+    # The first page is kept: slice 0 continues after its last key up to the first cut.
+    yield rows
+    edges: list[datetime | None] = [*cuts, None]
+    iterators = [
+        _keyset_pages(client, entity, since, edges[0], page_size, tally, (rows[-1]["updatedAt"], rows[-1]["id"]))
+    ]
+    iterators += [
+        _keyset_pages(client, entity, lo_, hi_, page_size, tally) for lo_, hi_ in zip(cuts, edges[1:], strict=True)
+    ]
+    async for page in merge(iterators):
+        yield page
+
+
+async def invoice_details(client: ApiClient, ids: list[int], tally: RequestStats) -> list[dict[str, Any]]:
+    """The detail of each invoice (``lineItems``, ``payments``…), fetched concurrently within the client's
+    in-flight budget. Invoices deleted meanwhile (404) are left out."""
+    details = await asyncio.gather(
+        *(client.request("GET", settings.INVOICE_DETAIL_PATH.format(id=i), tally=tally) for i in ids)
+    )
+    return [d for d in details if isinstance(d, dict)]

@@ -1,0 +1,103 @@
+"""Aiwyn API constants and table specs (CONTRACT.md "Aiwyn"; seeds 000 WIP and 001 invoices)."""
+
+from datetime import timedelta
+
+from sources._arrow import Bool, Decimal, Enum, Field, Int, TableSpec, Text, Timestamp
+
+TOKEN_PATH = "/v1/auth/token"
+SEARCH_PATHS = {
+    "wip": "/gql/v1/wips/search",
+    "invoices": "/gql/v1/invoices/search",
+    "payments": "/gql/v1/payments/search",
+}
+INVOICE_DETAIL_PATH = "/gql/v1/invoice/{id}"
+PAGE_SIZE = 1000  # the search endpoints' maximum
+DEFAULT_START_DATE = "2000-01-01"
+DEFAULT_LAG = timedelta(minutes=5)
+
+MONEY = Decimal()
+
+WIP = TableSpec(
+    "wip",
+    ("id",),
+    (
+        Field("id", Int(), required=True),
+        Field("clientId", Int()),
+        Field("clientName", Text()),
+        Field("jobId", Int()),
+        Field("jobName", Text()),
+        Field("staffId", Int()),
+        Field("staffName", Text()),
+        Field("type", Enum(frozenset({"TIME", "EXPENSE", "FIXED_FEE", "DISBURSEMENT"}))),
+        Field("loggedDate", Timestamp(), required=True),
+        Field("hours", Decimal(18, 4)),
+        Field("rate", MONEY),
+        Field("value", MONEY, required=True),
+        Field("billedAmount", MONEY),
+        Field("writeOffAmount", MONEY),
+        Field("outstandingAmount", MONEY),
+        Field("approved", Bool()),
+        Field("notes", Text()),
+        Field("createdAt", Timestamp()),
+        Field("updatedAt", Timestamp(), required=True),
+    ),
+)
+
+INVOICE_STATUSES = frozenset({"PENDING", "POSTED", "PAID", "OVERDUE", "CANCELLED", "DRAFT"})
+
+INVOICES = TableSpec(
+    "invoices",
+    ("id",),
+    (
+        Field("id", Int(), required=True),
+        Field("invoiceNumber", Text()),
+        Field("clientId", Int()),
+        Field("clientName", Text()),
+        Field("jobId", Int()),
+        Field("status", Enum(INVOICE_STATUSES), required=True),
+        Field("invoiceDate", Timestamp(), required=True),
+        Field("dueDate", Timestamp()),
+        Field("subtotal", MONEY),
+        Field("taxAmount", MONEY),
+        Field("interestAmount", MONEY),
+        Field("totalAmount", MONEY, required=True),
+        Field("paidAmount", MONEY),
+        Field("outstandingAmount", MONEY),
+        Field("currency", Text()),
+        Field("description", Text()),
+        Field("createdAt", Timestamp()),
+        Field("updatedAt", Timestamp(), required=True),
+    ),
+)
+
+# Line items come from the invoice detail (seed 001 "Get invoice by ID"), one row per lineItems[] entry.
+INVOICE_LINE_ITEMS = TableSpec(
+    "invoice_line_items",
+    ("invoice_id", "id"),
+    (
+        Field("invoice_id", Int(), required=True),
+        Field("id", Int(), required=True),
+        Field("description", Text()),
+        Field("quantity", Decimal(18, 4)),
+        Field("unitPrice", MONEY),
+        Field("amount", MONEY, required=True),
+        Field("taxRate", Decimal(9, 4)),
+    ),
+)
+
+PAYMENTS = TableSpec(
+    "payments",
+    ("id",),
+    (
+        Field("id", Int(), required=True),
+        Field("invoiceId", Int()),
+        Field("clientId", Int()),
+        Field("amount", MONEY, required=True),
+        Field("currency", Text()),
+        Field("paymentMethod", Text()),
+        Field("status", Text()),
+        Field("paymentDate", Timestamp(), required=True),
+        Field("createdAt", Timestamp()),
+        Field("updatedAt", Timestamp(), required=True),
+    ),
+)
