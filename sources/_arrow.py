@@ -247,7 +247,11 @@ class TableSpec:
 
     def arrow_schema(self) -> pa.Schema:
         """The Arrow schema of the table (no extra columns)."""
-        return pa.schema([pa.field(f.name, f.kind.arrow_type) for f in self.fields])
+        return pa.schema([self._arrow_field(f.name, f.kind.arrow_type) for f in self.fields])
+
+    def _arrow_field(self, name: str, arrow_type: pa.DataType) -> pa.Field:
+        # primary key columns are NOT NULL, as dlt declares them (avoids a hint-mismatch warning per batch)
+        return pa.field(name, arrow_type, nullable=name not in self.primary_key)
 
     def to_arrow(self, rows: Sequence[dict[str, Any]]) -> Parsed:
         """Convert API rows to an Arrow table; rows with a bad or missing required value are quarantined.
@@ -274,7 +278,8 @@ class TableSpec:
             values = [r.get(key) for r in good_rows]
             nested = any(isinstance(v, dict | list) for v in values)
             columns[snake_case(key)] = Json().convert(values) if nested else _as_text(values)
-        table = pa.table(columns) if columns else pa.table({})
+        schema = pa.schema([self._arrow_field(name, array.type) for name, array in columns.items()])
+        table = pa.Table.from_arrays(list(columns.values()), schema=schema)
         quarantined = [Quarantined(self.name, self._key(rows[i]), reason, rows[i]) for i, reason in sorted(bad.items())]
         if bad:
             keep = pa.array([i not in bad for i in range(len(rows))])

@@ -1,0 +1,1 @@
+"""arwip pipelines: the sync (sources → dlt → DuckDB), the SQL models and reports, and the CLI."""

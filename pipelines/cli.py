@@ -1,0 +1,188 @@
+"""The ``arwip`` command line: a thin layer over :mod:`pipelines.sync`, :mod:`pipelines.models` and the
+simulators. Every command has ``--help``; errors print one line naming what to fix (no traceback unless
+``ARWIP_DEBUG=1``) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import duckdb
+import typer
+from rich.console import Console
+
+from pipelines import sync as sync_mod
+from pipelines.errors import explain
+from pipelines.output import to_csv, to_json, to_rich
+
+app = typer.Typer(
+    help="arwip: AR aging and WIP outstanding from Aiwyn, Aimsio and iinsight, synced into DuckDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]
+
+
+class Source(StrEnum):
+    aiwyn = "aiwyn"
+    aimsio = "aimsio"
+    iinsight = "iinsight"
+
+
+class ReportName(StrEnum):
+    aging = "aging"
+    wip = "wip"
+
+
+class By(StrEnum):
+    client = "client"
+
+
+class Fmt(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    if os.environ.get("ARWIP_DEBUG"):
+        raise exc
+    message, code = explain(exc)
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def print_run(run: sync_mod.SourceRun) -> None:
+    """One line per resource: rows fetched, requests made, and anything unusual."""
+    for name, stats in run.resources.items():
+        extra = []
+        if stats.reread:
+            extra.append(f"{stats.reread} re-read in the lag window")
+        if stats.retries:
+            extra.append(f"{stats.retries} retries")
+        if stats.quarantined:
+            extra.append(f"[yellow]{stats.quarantined} quarantined[/]")
+        if stats.deleted:
+            extra.append(f"{stats.deleted} deleted")
+        tail = f" ({', '.join(extra)})" if extra else ""
+        console.print(
+            f"  {run.name}.{name}: {stats.rows:,} rows fetched, {stats.requests:,} requests{tail}", highlight=False
+        )
+    if run.resumed_packages:
+        console.print(f"  {run.name}: finished {run.resumed_packages} package(s) left by an earlier run")
+    console.print(f"  {run.name}: done in {run.seconds:.1f} s", highlight=False)
+
+
+def run_sync(db: Path, sources: list[str] | None) -> list[sync_mod.SourceRun]:
+    """Sync with progress on stderr; returns the runs."""
+
+    def started(run: sync_mod.SourceRun) -> None:
+        console.print(f"[bold]{run.name}[/]: syncing…")
+
+    return sync_mod.sync(db, sources, on_start=started, on_done=print_run)
+
+
+@app.command()
+def sync(
+    source: Annotated[
+        list[Source] | None, typer.Option("--source", "-s", help="Source to sync (repeatable); default all.")
+    ] = None,
+    db: DbOption = sync_mod.DEFAULT_DB,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero when any record was quarantined.")] = False,
+) -> None:
+    """Fetch what changed in each source since the last run, load it into DuckDB, rebuild the models."""
+    try:
+        runs = run_sync(db, [s.value for s in source] if source else None)
+    except Exception as exc:  # every failure becomes one clear line
+        _fail(exc)
+    quarantined = sum(r.quarantined for r in runs)
+    console.print(f"[green]synced[/] {', '.join(r.name for r in runs)} into {db}")
+    if quarantined:
+        console.print(f"[yellow]{quarantined} record(s) quarantined[/]: see the <source>.quarantine tables")
+        if strict:
+            raise typer.Exit(3)
+
+
+@app.command()
+def report(
+    name: Annotated[ReportName, typer.Argument(help="aging (AR aging) or wip (WIP outstanding).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
+    by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
+    db: DbOption = sync_mod.DEFAULT_DB,
+) -> None:
+    """Print the AR aging or WIP outstanding report as of a date."""
+    from pipelines.models import report as build_report
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(ValueError(f"--as-of {as_of!r} is not a date: use YYYY-MM-DD"))
+    if not db.exists():
+        _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` (or `arwip demo`) first"))
+    try:
+        with duckdb.connect(str(db), read_only=True) as con:
+            table = build_report(con, name.value, day, by_client=by is not None)
+    except Exception as exc:
+        _fail(exc)
+    if fmt is Fmt.json:
+        sys.stdout.write(to_json(table) + "\n")
+    elif fmt is Fmt.csv:
+        sys.stdout.write(to_csv(table))
+    else:
+        title = {"aging": "AR aging", "wip": "WIP outstanding"}[name.value]
+        out.print(to_rich(table, f"{title} as of {day or 'today'}"))
+
+
+@app.command()
+def simulate(
+    size: Annotated[str, typer.Option(help="Firm size: tiny, demo, medium or large.")] = "demo",
+    seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 1,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        list[int] | None, typer.Option("--port", help="Ports for aiwyn, aimsio, iinsight (repeat 3 times).")
+    ] = None,
+    latency_base_ms: Annotated[float, typer.Option(help="Latency per response (ms).")] = 0.0,
+    latency_per_row_ms: Annotated[float, typer.Option(help="Extra latency per row in a response (ms).")] = 0.0,
+) -> None:
+    """Run the three vendor API simulators in the foreground; print base URLs and credentials."""
+    from simulators.cluster import serve_forever
+
+    try:
+        serve_forever(
+            size=size,
+            seed=seed,
+            host=host,
+            ports=tuple(port) if port else (0, 0, 0),
+            latency_base_ms=latency_base_ms,
+            latency_per_row_ms=latency_per_row_ms,
+        )
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo(
+    db: DbOption = Path("arwip-demo.duckdb"),
+    size: Annotated[str, typer.Option(help="Firm size: tiny, demo, medium or large.")] = "demo",
+    seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 1,
+) -> None:
+    """Start the simulators, sync, apply one activity step, sync again, print both reports."""
+    from pipelines.demo import run_demo
+
+    try:
+        run_demo(db, size=size, seed=seed, console=console, out=out, sync=run_sync)
+    except Exception as exc:
+        _fail(exc)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,57 @@
+"""Turn any failure of a command into one line for the user and an exit code.
+
+dlt wraps what a source raised (``PipelineStepFailed`` → ``ResourceExtractionError`` → ours), so the
+chain is walked to the first error that explains itself. Exit codes: 2 configuration, 1 other failure,
+:data:`pipelines.sync.EXIT_LOCKED` when another sync holds the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+from pipelines.sync import EXIT_LOCKED, SyncLocked
+from sources._http import ConfigError, SourceError
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [getattr(current, "exception", None), current.__cause__, current.__context__]
+
+
+def _missing(exc: ConfigFieldMissingException) -> str:
+    keys = []
+    for field_name, traces in exc.traces.items():
+        section = next((t.key for t in traces if getattr(t, "key", None)), field_name)
+        env = next((t.key for t in traces if str(getattr(t, "provider", "")).startswith("Environment")), None)
+        keys.append(env or section)
+    return (
+        f"missing configuration: {', '.join(keys)}; set it in the environment or in .dlt/config.toml / "
+        ".dlt/secrets.toml (see README, Configuration)"
+    )
+
+
+def explain(exc: BaseException) -> tuple[str, int]:
+    """``(one-line message, exit code)`` for ``exc``; never includes secret values."""
+    for err in _chain(exc):
+        if isinstance(err, SyncLocked):
+            return str(err), EXIT_LOCKED
+        if isinstance(err, ConfigError):
+            return str(err), EXIT_CONFIG
+        if isinstance(err, ConfigFieldMissingException):
+            return _missing(err), EXIT_CONFIG
+    for err in _chain(exc):
+        if isinstance(err, SourceError | FileNotFoundError | ValueError):
+            return str(err), EXIT_FAILED
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", EXIT_FAILED

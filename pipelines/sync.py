@@ -1,0 +1,142 @@
+"""The sync: selected sources → dlt → DuckDB (or another dlt destination), then the SQL models.
+
+One dlt pipeline per source (``arwip_<source>``, dataset = the source name, so tables are
+``aiwyn.wip``, ``iinsight.invoices``…), its working folder kept beside the warehouse file. Data is
+loaded as Parquet from Arrow tables, never as INSERT statements. dlt commits a source's incremental state
+when extraction ends, so a run first finishes any package a crashed or failed run left pending, then
+extracts again. Only one sync may write a warehouse at a time (a lock file beside it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+
+from pipelines.models import build_models
+from sources._http import RequestStats
+from sources.aimsio import aimsio
+from sources.aiwyn import aiwyn
+from sources.iinsight import iinsight
+
+SOURCES: dict[str, Callable[..., Any]] = {"aiwyn": aiwyn, "aimsio": aimsio, "iinsight": iinsight}
+DEFAULT_DB = Path("arwip.duckdb")
+
+
+class SyncLocked(RuntimeError):
+    """Another sync holds the warehouse (``arwip sync`` exits with :data:`EXIT_LOCKED`)."""
+
+
+EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+
+
+@dataclass
+class SourceRun:
+    """What one source's sync did: per-resource counters, pending packages finished first, seconds."""
+
+    name: str
+    resources: dict[str, RequestStats] = field(default_factory=dict)
+    resumed_packages: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.resources.values())
+
+    @property
+    def requests(self) -> int:
+        return sum(s.requests for s in self.resources.values())
+
+    @property
+    def quarantined(self) -> int:
+        return sum(s.quarantined for s in self.resources.values())
+
+
+def state_dir(db_path: Path) -> Path:
+    """dlt's working folder for a warehouse: ``.arwip/<db file name>/`` beside the DuckDB file."""
+    return db_path.resolve().parent / ".arwip" / db_path.name
+
+
+@contextmanager
+def warehouse_lock(db_path: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``<db>.lock``; raise :class:`SyncLocked` if taken."""
+    lock_path = db_path.resolve().parent / f".{db_path.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncLocked(f"another arwip sync is writing {db_path} (lock {lock_path}); try again later") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def make_pipeline(name: str, db_path: Path) -> dlt.Pipeline:
+    """The dlt pipeline of source ``name`` writing to the DuckDB file ``db_path``."""
+    return dlt.pipeline(
+        pipeline_name=f"arwip_{name}",
+        destination=dlt.destinations.duckdb(str(db_path.resolve())),
+        dataset_name=name,
+        pipelines_dir=str(state_dir(db_path)),
+        progress="log" if os.environ.get("ARWIP_DLT_PROGRESS") else None,
+    )
+
+
+def sync_source(
+    name: str, db_path: Path, on_start: Callable[[SourceRun], None] | None = None, **source_args: Any
+) -> SourceRun:
+    """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet).
+
+    ``source_args`` override dlt config for the source (tests pass e.g. ``page_size``).
+    Raises ``sources._http.ConfigError``/``SourceError`` and dlt's exceptions on failure; the state of a
+    failed run is left for the next run to resume.
+    """
+    started = time.perf_counter()
+    pipeline = make_pipeline(name, db_path)
+    run = SourceRun(name)
+    if pipeline.has_pending_data:
+        run.resumed_packages = len(pipeline.list_normalized_load_packages()) + len(
+            pipeline.list_extracted_load_packages()
+        )
+        pipeline.normalize()
+        pipeline.load()
+    if on_start:
+        on_start(run)
+    source = SOURCES[name](tally=run.resources, **source_args)
+    pipeline.run(source, loader_file_format="parquet")
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def sync(
+    db_path: Path = DEFAULT_DB,
+    sources: list[str] | None = None,
+    on_start: Callable[[SourceRun], None] | None = None,
+    on_done: Callable[[SourceRun], None] | None = None,
+) -> list[SourceRun]:
+    """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, then build models.
+
+    Returns one :class:`SourceRun` per source. Raises :class:`SyncLocked` if another sync runs.
+    """
+    names = sources or list(SOURCES)
+    runs = []
+    with warehouse_lock(db_path):
+        for name in names:
+            run = sync_source(name, db_path, on_start)
+            runs.append(run)
+            if on_done:
+                on_done(run)
+        with duckdb.connect(str(db_path)) as con:
+            build_models(con)
+    return runs
