@@ -28,6 +28,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
+SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]
 
 
@@ -148,7 +149,8 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 1,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[
-        list[int] | None, typer.Option("--port", help="Ports for aiwyn, aimsio, iinsight (repeat 3 times).")
+        list[int] | None,
+        typer.Option("--port", help="Ports for aiwyn, aimsio, iinsight (repeat 3 times; 0 = any free port)."),
     ] = None,
     latency_base_ms: Annotated[float, typer.Option(help="Latency per response (ms).")] = 0.0,
     latency_per_row_ms: Annotated[float, typer.Option(help="Extra latency per row in a response (ms).")] = 0.0,
@@ -161,7 +163,7 @@ def simulate(
             size=size,
             seed=seed,
             host=host,
-            ports=tuple(port) if port else (0, 0, 0),
+            ports=tuple(port) if port else SIMULATOR_PORTS,
             latency_base_ms=latency_base_ms,
             latency_per_row_ms=latency_per_row_ms,
         )
