@@ -230,6 +230,7 @@ class Parsed:
 
     table: pa.Table
     quarantined: list[Quarantined] = field(default_factory=list)
+    spec: TableSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -237,13 +238,21 @@ class TableSpec:
     """A warehouse table: name, primary key and columns, built from API rows.
 
     ``ignore`` lists API fields handled elsewhere (nested children), which are neither columns nor
-    "unknown new fields".
+    "unknown new fields". ``changed_at`` names the column holding the vendor's own change timestamp; when
+    set, every version loaded is also kept in ``<name>_history`` (key + ``changed_at``), from which the
+    models derive SCD2 validity ranges.
     """
 
     name: str
     primary_key: tuple[str, ...]
     fields: tuple[Field, ...]
     ignore: frozenset[str] = frozenset()
+    changed_at: str | None = None
+
+    @property
+    def history_table(self) -> str | None:
+        """Name of the versions table, or None when the table keeps no history."""
+        return f"{self.name}_history" if self.changed_at else None
 
     def arrow_schema(self) -> pa.Schema:
         """The Arrow schema of the table (no extra columns)."""
@@ -284,7 +293,7 @@ class TableSpec:
         if bad:
             keep = pa.array([i not in bad for i in range(len(rows))])
             table = table.filter(keep)
-        return Parsed(table, quarantined)
+        return Parsed(table, quarantined, self)
 
     def _key(self, row: Any) -> str | None:
         if not isinstance(row, dict):

@@ -122,8 +122,9 @@ QUARANTINE_HINTS = dlt.mark.make_hints(table_name="quarantine", write_dispositio
 
 def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str, Any] | None = None) -> Iterator[Any]:
     """Yield a parsed batch to dlt: the rows (an Arrow table, to the resource's table or, with
-    ``table_hints``, to the table those hints name), and its quarantined records to the ``quarantine``
-    table (source, entity, record_key, reason, payload as JSON text, quarantined_at)."""
+    ``table_hints``, to the table those hints name), every version again to the spec's history table if
+    it keeps one, and the quarantined records to the ``quarantine`` table (source, entity, record_key,
+    reason, payload as JSON text, quarantined_at)."""
     stats.quarantined += len(parsed.quarantined)
     if parsed.quarantined:
         now = datetime.now(UTC)
@@ -135,6 +136,14 @@ def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str
             yield parsed.table
         else:
             yield dlt.mark.with_hints(parsed.table, table_hints, create_table_variant=True)
+        spec = parsed.spec
+        if spec is not None and spec.history_table and spec.changed_at:
+            hints = dlt.mark.make_hints(
+                table_name=spec.history_table,
+                write_disposition="merge",
+                primary_key=(*spec.primary_key, spec.changed_at),
+            )
+            yield dlt.mark.with_hints(parsed.table, hints, create_table_variant=True)
 
 
 def changed_batches(

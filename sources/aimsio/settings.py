@@ -62,7 +62,7 @@ _NRB_FIELDS = (
     Field("nrbParentExternalId", Text()),
 )
 
-NRBS = TableSpec("nrbs", ("nrb_guid",), _NRB_FIELDS, ignore=frozenset({"nrbChildren"}))
+NRBS = TableSpec("nrbs", ("nrb_guid",), _NRB_FIELDS, ignore=frozenset({"nrbChildren"}), changed_at="nrb_updated_at")
 # Children of an AP-invoice NRB (``nrbChildren``), replaced per parent.
 NRB_CHILDREN = TableSpec("nrb_children", ("nrb_guid",), _NRB_FIELDS, ignore=frozenset({"nrbChildren"}))
 

@@ -41,6 +41,7 @@ WIP = TableSpec(
         Field("createdAt", Timestamp()),
         Field("updatedAt", Timestamp(), required=True),
     ),
+    changed_at="updated_at",
 )
 
 INVOICE_STATUSES = frozenset({"PENDING", "POSTED", "PAID", "OVERDUE", "CANCELLED", "DRAFT"})
@@ -68,6 +69,7 @@ INVOICES = TableSpec(
         Field("createdAt", Timestamp()),
         Field("updatedAt", Timestamp(), required=True),
     ),
+    changed_at="updated_at",
 )
 
 # Line items come from the invoice detail (seed 001 "Get invoice by ID"), one row per lineItems[] entry.

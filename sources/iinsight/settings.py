@@ -66,6 +66,7 @@ def invoice_specs(api_version: int) -> tuple[TableSpec, TableSpec]:
             Field("status", Enum(frozenset({"ACTIVE", "VOIDED", "REVERSED"})), required=True),
         ),
         ignore=frozenset({"item"}),
+        changed_at="last_update_utc",
     )
     items = TableSpec(
         "invoice_items",

@@ -1,0 +1,58 @@
+-- Invoices of every source, one row per (source_system, invoice_id).
+--   counts_toward_ar: not cancelled / draft (Aiwyn), not voided / reversed (iinsight).
+--   is_open_from_payments: true when the open amount is total_amount minus the confirmed payments in
+--     fct_payments (Aiwyn); false when only the vendor's current open amount is known (iinsight:
+--     `total_amount_payable`, in vendor_open_amount).
+-- Dates are UTC calendar dates; money DECIMAL(18,2).
+
+with
+
+stg_aiwyn__invoices as (
+    select * from staging.stg_aiwyn__invoices
+),
+
+stg_iinsight__invoices as (
+    select * from staging.stg_iinsight__invoices
+),
+
+aiwyn_invoices as (
+    select
+        'aiwyn' as source_system,
+        cast(invoice_id as varchar) as invoice_id,
+        invoice_number,
+        client_name,
+        invoice_status,
+        invoice_date,
+        due_date,
+        currency,
+        cast(total_amount as decimal(18, 2)) as total_amount,
+        cast(vendor_outstanding_amount as decimal(18, 2)) as vendor_open_amount,
+        true as is_open_from_payments,
+        invoice_status not in ('CANCELLED', 'DRAFT') as counts_toward_ar
+    from stg_aiwyn__invoices
+),
+
+iinsight_invoices as (
+    select
+        'iinsight' as source_system,
+        invoice_id,
+        invoice_number,
+        bill_to_name as client_name,
+        invoice_status,
+        invoice_date,
+        due_date,
+        cast(null as varchar) as currency,
+        cast(total_amount as decimal(18, 2)) as total_amount,
+        cast(amount_payable as decimal(18, 2)) as vendor_open_amount,
+        false as is_open_from_payments,
+        invoice_status not in ('VOIDED', 'REVERSED') as counts_toward_ar
+    from stg_iinsight__invoices
+),
+
+final as (
+    select * from aiwyn_invoices
+    union all
+    select * from iinsight_invoices
+)
+
+select * from final

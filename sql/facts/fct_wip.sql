@@ -1,0 +1,56 @@
+-- Work in progress of every source, one row per (source_system, wip_id):
+--   Aiwyn WIP entries (all of them; outstanding_amount = wip_value - billed_amount - write_off_amount,
+--   which may be 0 for fully billed entries), and
+--   Aimsio NRBs eligible as WIP (int_aimsio__wip_nrbs), valued at their total after markup, nothing
+--   billed or written off, wip_type 'NRB'.
+-- logged_date is the UTC calendar date of Aiwyn's loggedDate / the NRB's nrbCreatedAt; money DECIMAL(18,2).
+
+with
+
+stg_aiwyn__wip as (
+    select * from staging.stg_aiwyn__wip
+),
+
+int_aimsio__wip_nrbs as (
+    select * from facts.int_aimsio__wip_nrbs
+),
+
+aiwyn_wip as (
+    select
+        'aiwyn' as source_system,
+        cast(wip_entry_id as varchar) as wip_id,
+        client_name,
+        job_name as job,
+        wip_type,
+        logged_date,
+        cast(wip_value as decimal(18, 2)) as wip_value,
+        cast(coalesce(billed_amount, 0) as decimal(18, 2)) as billed_amount,
+        cast(coalesce(write_off_amount, 0) as decimal(18, 2)) as write_off_amount,
+        cast(
+            wip_value - coalesce(billed_amount, 0) - coalesce(write_off_amount, 0) as decimal(18, 2)
+        ) as outstanding_amount
+    from stg_aiwyn__wip
+),
+
+aimsio_wip as (
+    select
+        'aimsio' as source_system,
+        nrb_guid as wip_id,
+        client_name,
+        job_name as job,
+        'NRB' as wip_type,
+        created_date as logged_date,
+        cast(total_after_markup as decimal(18, 2)) as wip_value,
+        cast(0 as decimal(18, 2)) as billed_amount,
+        cast(0 as decimal(18, 2)) as write_off_amount,
+        cast(total_after_markup as decimal(18, 2)) as outstanding_amount
+    from int_aimsio__wip_nrbs
+),
+
+final as (
+    select * from aiwyn_wip
+    union all
+    select * from aimsio_wip
+)
+
+select * from final

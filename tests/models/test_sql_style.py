@@ -1,0 +1,60 @@
+"""Every model is one portable SQL statement: parses as DuckDB, transpiles to Postgres, no DuckDB-only habits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from pipelines.models import AS_OF_CTE, RAW_TABLES, REPORTS, SQL_DIR
+
+SQL_FILES = sorted(SQL_DIR.rglob("*.sql"))
+RAW_SCHEMAS = {schema for schema, _ in RAW_TABLES}
+
+
+def test_there_are_models() -> None:
+    assert len(SQL_FILES) >= 15
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(SQL_DIR)))
+def test_parses_and_transpiles_to_postgres(path: Path) -> None:
+    sql = path.read_text()
+    statements = sqlglot.parse(sql, read="duckdb")
+    assert len(statements) == 1, "one statement per model"
+    assert isinstance(statements[0], exp.Select | exp.Union)
+    postgres = sqlglot.transpile(sql, read="duckdb", write="postgres", unsupported_level=ErrorLevel.RAISE)
+    assert len(postgres) == 1
+    sqlglot.parse_one(postgres[0], read="postgres")
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(SQL_DIR)))
+def test_no_duckdb_only_habits(path: Path) -> None:
+    text = re.sub(r"--[^\n]*", "", path.read_text())  # comments may mention anything
+    code = re.sub(r"'[^']*'", "''", text)  # nor may string literals ('CANCELLED', 'UTC')
+    assert code == code.lower(), "lowercase SQL"
+    assert not re.search(r"group\s+by\s+all\b", code), "GROUP BY ALL is not portable"
+    assert not re.search(r"order\s+by\s+all\b", code), "ORDER BY ALL is not portable"
+    assert "::" not in code, "use cast(x as type)"
+    assert not re.search(r"\bqualify\b", code), "QUALIFY is not portable"
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(SQL_DIR)))
+def test_raw_tables_are_read_column_by_column(path: Path) -> None:
+    """dlt adds columns (``_dlt_*``, new vendor fields): a model never takes ``*`` from a raw table."""
+    tree = sqlglot.parse_one(path.read_text(), read="duckdb")
+    for select in tree.find_all(exp.Select):
+        source = select.args.get("from_") or select.args.get("from")
+        table = source.this if source is not None else None
+        if isinstance(table, exp.Table) and table.db in RAW_SCHEMAS:
+            assert not any(isinstance(e, exp.Star) for e in select.expressions), f"select * from {table.sql()}"
+
+
+def test_reports_start_with_the_as_of_cte() -> None:
+    for detail, _summary in REPORTS.values():
+        tree = sqlglot.parse_one((SQL_DIR / "reports" / f"{detail}.sql").read_text(), read="duckdb")
+        ctes = [cte.alias_or_name for cte in tree.find_all(exp.CTE)]
+        assert ctes[0] == AS_OF_CTE, detail
