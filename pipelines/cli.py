@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]

@@ -46,12 +46,19 @@ def to_csv(table: pa.Table) -> str:
     return out.getvalue()
 
 
+def _label(column: str) -> str:
+    """Short terminal header: ``bucket_91_plus`` -> ``91+``, ``bucket_1_30`` -> ``1-30``."""
+    if column.startswith("bucket_"):
+        return column.removeprefix("bucket_").replace("_plus", "+").replace("_", "-")
+    return column.replace("_", " ")
+
+
 def to_rich(table: pa.Table, title: str, limit: int | None = 50) -> Table:
     """A rich table for the terminal (the first ``limit`` rows, with a total line for money columns)."""
     view = Table(title=title, title_justify="left")
     money = [n for n, t in zip(table.column_names, table.schema.types, strict=True) if pa.types.is_decimal(t)]
     for name in table.column_names:
-        view.add_column(name, justify="right" if name in money or name.endswith("days") else "left")
+        view.add_column(_label(name), justify="right" if name in money or name.endswith("days") else "left")
     shown = table.slice(0, limit) if limit else table
     for row in rows(shown):
         view.add_row(*("" if v is None else str(v) for v in row.values()))

@@ -124,6 +124,18 @@ class Timestamp(Kind):
             return pa.array([None if v is None else parse_instant(v) for v in text.to_pylist()], TIMESTAMP)
 
 
+def _infer(values: list[Any]) -> pa.Array:
+    """A column for a field no spec knows: Arrow's own inference for scalars (all-null as text), JSON text
+    for nested or mixed values."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError):
+        return Json().convert(values)
+    if pa.types.is_null(array.type):
+        return array.cast(pa.string())
+    return Json().convert(values) if pa.types.is_nested(array.type) else array
+
+
 def parse_instant(text: str) -> datetime:
     """ISO-8601 text to an aware UTC datetime (no zone means UTC). Raises ValueError."""
     parsed = datetime.fromisoformat(text)
@@ -284,9 +296,7 @@ class TableSpec:
         known = {f.source for f in self.fields} | self.ignore
         extra = sorted(set().union(*(r.keys() for r in good_rows)) - known) if good_rows else []
         for key in extra:
-            values = [r.get(key) for r in good_rows]
-            nested = any(isinstance(v, dict | list) for v in values)
-            columns[snake_case(key)] = Json().convert(values) if nested else _as_text(values)
+            columns[snake_case(key)] = _infer([r.get(key) for r in good_rows])
         schema = pa.schema([self._arrow_field(name, array.type) for name, array in columns.items()])
         table = pa.Table.from_arrays(list(columns.values()), schema=schema)
         quarantined = [Quarantined(self.name, self._key(rows[i]), reason, rows[i]) for i, reason in sorted(bad.items())]

@@ -130,20 +130,24 @@ def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str
         now = datetime.now(UTC)
         rows = [{"source": source, **q.as_row(), "quarantined_at": now} for q in parsed.quarantined]
         yield dlt.mark.with_hints(pa.Table.from_pylist(rows), QUARANTINE_HINTS, create_table_variant=True)
-    if parsed.table.num_rows:
-        stats.rows += parsed.table.num_rows
-        if table_hints is None:
-            yield parsed.table
-        else:
-            yield dlt.mark.with_hints(parsed.table, table_hints, create_table_variant=True)
-        spec = parsed.spec
-        if spec is not None and spec.history_table and spec.changed_at:
-            hints = dlt.mark.make_hints(
-                table_name=spec.history_table,
-                write_disposition="merge",
-                primary_key=(*spec.primary_key, spec.changed_at),
-            )
-            yield dlt.mark.with_hints(parsed.table, hints, create_table_variant=True)
+    if not parsed.table.num_rows:
+        return
+    if table_hints is None:
+        stats.rows += parsed.table.num_rows  # rows of the resource's own table; children are not counted
+        yield parsed.table
+    else:
+        yield dlt.mark.with_hints(parsed.table, table_hints, create_table_variant=True)
+    spec = parsed.spec
+    if spec is not None and spec.history_table and spec.changed_at:
+        key = (*spec.primary_key, spec.changed_at)
+        hints = dlt.mark.make_hints(table_name=spec.history_table, write_disposition="merge", primary_key=key)
+        yield dlt.mark.with_hints(_not_null(parsed.table, key), hints, create_table_variant=True)
+
+
+def _not_null(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """The same table with ``columns`` declared NOT NULL (as dlt declares primary-key columns)."""
+    fields = [f.with_nullable(False) if f.name in columns else f for f in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def changed_batches(
@@ -177,10 +181,12 @@ def children(
     children replace its old ones.
     """
     parsed = spec.to_arrow(explode(parents, field_name, parent_keys, position))
+    merge_key = {f.source: f.name for f in spec.fields}[next(iter(parent_keys))]
+    parsed.table = _not_null(parsed.table, (merge_key,))
     hints = dlt.mark.make_hints(
         table_name=spec.name,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=spec.primary_key,
-        merge_key={f.source: f.name for f in spec.fields}[next(iter(parent_keys))],
+        merge_key=merge_key,
     )
     yield from emit(parsed, stats, source, hints)

@@ -75,8 +75,8 @@ async def invoice_pages(
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of invoices with ``status`` modified since ``since``, in page order.
 
-    Fetches ``window`` pages ahead concurrently. The first page shorter than 100 rows is the last; pages
-    after it that still hold rows mean rows moved while we paged, which the caller's re-scan handles.
+    Fetches page 1, then ``window`` pages at a time concurrently. The first page shorter than 100 rows is
+    the last; pages after it that still hold rows mean rows moved while we paged (the caller re-scans).
     """
     params: dict[str, Any] = {"modified_since": isoformat(since), "status": status}
     if api_version == 1:
@@ -91,12 +91,12 @@ async def invoice_pages(
             raise SourceError(f"iinsight: {path} page {n} is not a JSON array")
         return body
 
-    first = 1
+    first, ahead = 1, 1  # page 1 alone (most incremental runs end there), then `window` pages at a time
     while True:
-        pages = await asyncio.gather(*(page(n) for n in range(first, first + window)))
+        pages = await asyncio.gather(*(page(n) for n in range(first, first + ahead)))
         for rows in pages:
             if rows:
                 yield rows
             if len(rows) < settings.PAGE_SIZE:
                 return
-        first += window
+        first, ahead = first + ahead, window
