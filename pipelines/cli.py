@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,27 +96,37 @@ def make_pipeline(name: str, db_path: Path) -> dlt.Pipeline:
 
 
 def sync_source(
-    name: str, db_path: Path, on_start: Callable[[SourceRun], None] | None = None, **source_args: Any
+    name: str,
+    db_path: Path,
+    on_start: Callable[[SourceRun], None] | None = None,
+    load_lock: threading.Lock | None = None,
+    **source_args: Any,
 ) -> SourceRun:
     """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet).
 
-    ``source_args`` override dlt config for the source (tests pass e.g. ``page_size``).
+    Extraction may run concurrently with other sources; normalize and load hold ``load_lock`` (one writer
+    at a time). ``source_args`` override dlt config for the source (tests pass e.g. ``page_size``).
     Raises ``sources._http.ConfigError``/``SourceError`` and dlt's exceptions on failure; the state of a
     failed run is left for the next run to resume.
     """
     started = time.perf_counter()
+    lock = load_lock or threading.Lock()
     pipeline = make_pipeline(name, db_path)
     run = SourceRun(name)
-    if pipeline.has_pending_data:
-        run.resumed_packages = len(pipeline.list_normalized_load_packages()) + len(
-            pipeline.list_extracted_load_packages()
-        )
-        pipeline.normalize()
-        pipeline.load()
     if on_start:
         on_start(run)
+    if pipeline.has_pending_data:
+        run.resumed_packages = len(pipeline.list_extracted_load_packages()) + len(
+            pipeline.list_normalized_load_packages()
+        )
+        with lock:
+            pipeline.normalize()
+            pipeline.load()
     source = SOURCES[name](tally=run.resources, **source_args)
-    pipeline.run(source, loader_file_format="parquet")
+    pipeline.extract(source, loader_file_format="parquet")
+    with lock:
+        pipeline.normalize()
+        pipeline.load()
     run.seconds = time.perf_counter() - started
     return run
 
@@ -127,16 +139,28 @@ def sync(
 ) -> list[SourceRun]:
     """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, then build models.
 
+    Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
+    If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
     Returns one :class:`SourceRun` per source. Raises :class:`SyncLocked` if another sync runs.
     """
     names = sources or list(SOURCES)
-    runs = []
-    with warehouse_lock(db_path):
-        for name in names:
-            run = sync_source(name, db_path, on_start)
+    load_lock = threading.Lock()
+    runs: list[SourceRun] = []
+    failures: list[BaseException] = []
+    with warehouse_lock(db_path), ThreadPoolExecutor(len(names), thread_name_prefix="arwip-sync") as pool:
+        futures = [pool.submit(sync_source, name, db_path, on_start, load_lock) for name in names]
+        for future in as_completed(futures):
+            try:
+                run = future.result()
+            except Exception as exc:
+                failures.append(exc)
+                continue
             runs.append(run)
             if on_done:
                 on_done(run)
-        with duckdb.connect(str(db_path)) as con:
-            build_models(con)
-    return runs
+        if runs:
+            with duckdb.connect(str(db_path)) as con:
+                build_models(con)
+    if failures:
+        raise failures[0]
+    return sorted(runs, key=lambda r: names.index(r.name))

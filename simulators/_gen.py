@@ -210,7 +210,7 @@ def gen_wip(rng: np.random.Generator, ctx: Context, n: int, id0: int, fresh_at: 
     })
 
 
-def _payments(rng: np.random.Generator, ctx: Context, owner: np.ndarray, amount: np.ndarray, status: list[str],
+def gen_payments(rng: np.random.Generator, ctx: Context, owner: np.ndarray, amount: np.ndarray, status: list[str],
               lo: np.ndarray, hi: np.ndarray, id0: int, client_ids: np.ndarray) -> pa.Table:
     """Payment rows for invoices `owner` (invoice ids) paid between `lo` and `hi` (epoch s)."""
     m = len(owner)
@@ -287,7 +287,7 @@ def gen_invoices(rng: np.random.Generator, ctx: Context, n: int, ids: tuple[int,
     hi = np.maximum(lo, np.minimum(ctx.now_s, due_s + 60 * DAY))
     statuses = ["CONFIRMED"] * int(n_pay.sum()) + ["FAILED"] * int(failed.sum())
     inv_ids = np.arange(inv_id0, inv_id0 + n)
-    pays = _payments(rng, ctx, inv_ids[pay_owner], pay_amount, statuses, lo[pay_owner], hi[pay_owner], pay_id0,
+    pays = gen_payments(rng, ctx, inv_ids[pay_owner], pay_amount, statuses, lo[pay_owner], hi[pay_owner], pay_id0,
                      c[pay_owner] + CLIENT_ID0)
     if fresh_at is None:
         last_pay = np.zeros(n, dtype=np.int64)

@@ -16,8 +16,8 @@ import pyarrow as pa
 from simulators._arrays import DAY, HORIZON_DAYS, uuids
 from simulators._gen import Context
 
-_VENDORS = ("BIT", "ACME-SUP", "NRTH", "PETRO", "FLDTEC", "HAUL")
-_TYPES = (("Other", "other_nrb_type"), ("Materials", "materials_nrb_type"),
+VENDORS = ("BIT", "ACME-SUP", "NRTH", "PETRO", "FLDTEC", "HAUL")
+NRB_TYPES = (("Other", "other_nrb_type"), ("Materials", "materials_nrb_type"),
           ("Equipment Rental", "equipment_rental_nrb_type"), ("Subcontractor", "subcontractor_nrb_type"),
           ("Freight", "freight_nrb_type"))
 _NOTES = ("Purchased field software", "Pipe fittings", "Crane rental", "Hydrovac subcontract", "Hot shot freight",
@@ -27,6 +27,7 @@ _JOB_STATUS = ("Active", "Active", "Active", "Finished", "Finished", "Assigned",
 _SITES = ("Pad 14", "North Battery", "Compressor Station 3", "Well 7-22", "Plant Expansion", "Pipeline Km 42")
 _CENT = Decimal("0.01")
 MARKUP_MODES = ("SUB_TOTAL", "SUB_TOTAL_AND_VENDOR_TAX")
+VENDOR_GUIDS = uuids(np.random.default_rng(3003), len(VENDORS))
 
 
 def nrb_total(rate: Decimal, quantity: Decimal, vendor_tax: Decimal | None, upcharge: Decimal | None,
@@ -55,7 +56,7 @@ def gen_jobs(rng: np.random.Generator, ctx: Context, n: int) -> list[dict[str, A
     rows = []
     for k in range(n):
         start = int(days[k]) * DAY + 7 * 3600
-        number = "JOB" + _utc(start).strftime("%Y%m%d")
+        number = "JOB20250514" if k == 0 else "JOB" + _utc(start).strftime("%Y%m%d")  # seed 003's job first
         seen[number] = seen.get(number, 0) + 1
         number += f"-{seen[number]}" if seen[number] > 1 else ""
         status = _JOB_STATUS[int(rng.integers(len(_JOB_STATUS)))]
@@ -94,8 +95,8 @@ def gen_jobs(rng: np.random.Generator, ctx: Context, n: int) -> list[dict[str, A
 def _base(rng: np.random.Generator, ctx: Context, job: dict[str, Any], created: int, updated: int,
           guid: str, seq: int) -> dict[str, Any]:
     staff = int(rng.integers(len(ctx.staff_first)))
-    vendor = int(rng.integers(len(_VENDORS)))
-    typ = _TYPES[int(rng.integers(len(_TYPES)))]
+    vendor = int(rng.integers(len(VENDORS)))
+    typ = NRB_TYPES[int(rng.integers(len(NRB_TYPES)))]
     inv_at = created - int(rng.integers(0, 20 * DAY))
     return {
         "nrb_guid": guid, "nrb_external_id": f"EXT-{seq:06d}" if rng.random() < 0.7 else None,
@@ -106,7 +107,7 @@ def _base(rng: np.random.Generator, ctx: Context, job: dict[str, Any], created: 
         "nrb_invoice_number": f"AP-INV-{seq + 200}", "nrb_invoice_date": _utc(inv_at),
         "nrb_name": _NOTES[seq % len(_NOTES)], "nrb_type_uname": typ[1], "nrb_type_name": typ[0],
         "nrb_document_type": None, "nrb_account_type": "Billable", "nrb_is_billable": True,
-        "nrb_vendor_guid": _VENDOR_GUIDS[vendor], "nrb_vendor_code": _VENDORS[vendor],
+        "nrb_vendor_guid": VENDOR_GUIDS[vendor], "nrb_vendor_code": VENDORS[vendor],
         "nrb_markup_applies_on": MARKUP_MODES[int(rng.integers(2))], "nrb_is_exported": False,
         "is_internal": False, "nrb_should_reconcile_with_po": False, "nrb_billed_in_guid": None,
         "nrb_billed_in_name": None, "nrb_file_name": f"receipt_{seq}.pdf" if rng.random() < 0.5 else None,
@@ -115,9 +116,6 @@ def _base(rng: np.random.Generator, ctx: Context, job: dict[str, Any], created: 
         "nrb_created_by_full_name": ctx.staff_names[staff], "nrb_updated_at": _utc(updated),
         "nrb_parent_guid": None, "nrb_parent_external_id": None, "deleted": False, "seq": seq,
     }
-
-
-_VENDOR_GUIDS = uuids(np.random.default_rng(3003), len(_VENDORS))
 
 
 def _price(row: dict[str, Any], rate: Decimal, qty: Decimal, tax: Decimal, up: Decimal) -> dict[str, Any]:
@@ -138,7 +136,7 @@ def gen_nrbs(rng: np.random.Generator, ctx: Context, jobs: list[dict[str, Any]],
     guids = iter(uuids(rng, 4 * n + 4))
     seq = seq0
     for k in range(n):
-        job = jobs[int(rng.integers(len(jobs)))]
+        job = jobs[0 if k == 0 and seq0 == 1 else int(rng.integers(len(jobs)))]
         if fresh_at is None:
             created = int(rng.integers(max(int(job["job_start_date"].timestamp()), ctx.now_s - HORIZON_DAYS * DAY),
                                        ctx.now_s))
@@ -150,7 +148,7 @@ def gen_nrbs(rng: np.random.Generator, ctx: Context, jobs: list[dict[str, Any]],
         if k == 0 and seq0 == 1:  # seed 003's example
             row.update(nrb_external_id=None, nrb_origin_reference="AP-INV-123", nrb_invoice_number="AP-INV-123",
                        nrb_po_number="PO-13624", nrb_name=None, nrb_type_uname="other_nrb_type",
-                       nrb_type_name="Other", nrb_vendor_code="BIT", nrb_vendor_guid=_VENDOR_GUIDS[0],
+                       nrb_type_name="Other", nrb_vendor_code="BIT", nrb_vendor_guid=VENDOR_GUIDS[0],
                        nrb_markup_applies_on="SUB_TOTAL", nrb_notes="Purchased field software",
                        nrb_file_name="pdf_sample.pdf", nrb_created_by_full_name="Admin Ken",
                        nrb_created_by_user_name="admin@kentest-sandbox")
@@ -166,8 +164,9 @@ def gen_nrbs(rng: np.random.Generator, ctx: Context, jobs: list[dict[str, Any]],
         if fresh_at is None and rng.random() < 0.15:
             row["nrb_document_type"] = "RECEIPT_AP_INVOICE"
             kids = []
-            for _ in range(int(rng.integers(2, 4))):
+            for i in range(int(rng.integers(2, 4))):
                 kid = dict(row, nrb_guid=next(guids), nrb_document_type=_CHILD_DOCS[int(rng.integers(4))],
+                           nrb_origin_reference=f"{row['nrb_origin_reference']}-{i + 1}",
                            nrb_parent_guid=row["nrb_guid"], nrb_parent_external_id=row["nrb_external_id"],
                            nrb_external_id=f"EXT-{seq:06d}", nrb_notes=_NOTES[int(rng.integers(len(_NOTES)))],
                            seq=seq)

@@ -80,8 +80,9 @@ def iinsight(
                     ),
                     raw,
                 )
-                moved = False
+                moved, n_pages = False, 0
                 for parsed in changed_batches(pages, invoice_spec, mark, "last_update_utc", stats):
+                    n_pages += 1
                     parsed.table = _not_emitted(parsed.table, emitted)
                     yield from emit(parsed, stats, "iinsight")
                     rows = [raw[i] for i in parsed.table["invoice_id"].to_pylist()]
@@ -90,7 +91,7 @@ def iinsight(
                     raw.clear()
                     newest = pc.max(parsed.table["last_update_utc"]).as_py() if parsed.table.num_rows else None
                     moved = moved or (newest is not None and newest >= scan_started)
-                if not moved:
+                if not moved or n_pages < 2:  # a single page cannot have skipped a row
                     break
 
     return (invoices,)

@@ -1,0 +1,213 @@
+"""One burst of activity on a firm (see `Firm.activity`): new, edited, paid, voided and deleted rows.
+
+Runs inside `Firm.write`: every touched row gets the burst's timestamp `t`; aggregates stay
+consistent (Aiwyn paid/outstanding/status follow payments, iinsight payable follows payments and voids,
+WIP outstanding = value − billed − write-off, NRB totals follow seed 003's formula).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from simulators._arrays import dec, uuids
+from simulators._gen import gen_iinsight, gen_invoices, gen_payments, gen_wip
+from simulators._gen_aimsio import NRB_SCHEMA, gen_nrbs, nrb_total
+
+if TYPE_CHECKING:
+    from simulators.data import Firm
+
+Counts = dict[str, dict[str, int]]
+
+
+def _n(fraction: float, total: int, part: float = 1.0) -> int:
+    """At least one row, else about `fraction × part` of `total`."""
+    return max(1, round(fraction * part * total))
+
+
+def _pick(rng: np.random.Generator, rows: list[tuple[Any, ...]], k: int) -> list[tuple[Any, ...]]:
+    """`k` rows (or all) chosen at random, in their original order."""
+    if len(rows) <= k:
+        return rows
+    return [rows[i] for i in sorted(rng.choice(len(rows), k, replace=False).tolist())]
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    con.register("_new", rows)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new")
+    con.unregister("_new")
+
+
+def _update_from(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table) -> None:
+    """Run an `UPDATE … FROM _chg` with `rows` registered as `_chg`."""
+    con.register("_chg", rows)
+    con.execute(sql)
+    con.unregister("_chg")
+
+
+def _next(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    return int(con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchall()[0][0])
+
+
+def _wip(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int, f: float) -> dict[str, int]:
+    total = con.execute("SELECT count(*) FROM aiwyn_wip").fetchall()[0][0]
+    rows = _pick(rng, con.execute(
+        "SELECT id, CAST(value * 100 AS BIGINT), CAST(billed_amount * 100 AS BIGINT), "
+        "CAST(write_off_amount * 100 AS BIGINT) FROM aiwyn_wip WHERE outstanding_amount > 0 ORDER BY id").fetchall(),
+        _n(f, total))
+    if rows:
+        ids, value, billed, wo = (np.array(c, dtype=np.int64) for c in zip(*rows, strict=True))
+        out = value - billed - wo
+        r = rng.random(len(ids))
+        billed = np.where(r < 0.6, value - wo,
+                          np.where(r < 0.85, billed + np.maximum(1, np.floor(out * rng.uniform(0.3, 0.7, len(ids)))),
+                                   billed)).astype(np.int64)
+        wo = np.where(r >= 0.85, value - billed, wo)
+        _update_from(con, "UPDATE aiwyn_wip w SET billed_amount = c.billed, write_off_amount = c.wo, "
+                          "outstanding_amount = w.value - c.billed - c.wo, approved = true, updated_at = c.t "
+                          "FROM _chg c WHERE w.id = c.id",
+                     pa.table({"id": ids, "billed": dec(billed), "wo": dec(wo), "t": _ts(ts, len(ids))}))
+    new = gen_wip(rng, firm.context, _n(f, total, 0.5), _next(con, "aiwyn_wip", "id"), fresh_at=ts)
+    _insert(con, "aiwyn_wip", new)
+    return {"new": new.num_rows, "edited": len(rows), "deleted": 0}
+
+
+def _ts(seconds: int, n: int) -> pa.Array:
+    return pa.array([seconds * 1_000_000] * n, pa.timestamp("us", tz="UTC"))
+
+
+def _invoices(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int, f: float) -> Counts:
+    total = con.execute("SELECT count(*) FROM aiwyn_invoices").fetchall()[0][0]
+    ctx = firm.context
+    open_rows = _pick(rng, con.execute(
+        "SELECT id, client_id, CAST(outstanding_amount * 100 AS BIGINT) FROM aiwyn_invoices "
+        "WHERE status IN ('POSTED', 'OVERDUE') AND outstanding_amount > 0 ORDER BY id").fetchall(), _n(f, total))
+    paying = {r[0] for r in open_rows}
+    touched: set[int] = set(paying)
+    if open_rows:
+        ids, clients, out = (np.array(c, dtype=np.int64) for c in zip(*open_rows, strict=True))
+        part = np.maximum(1, np.floor(out * rng.uniform(0.2, 0.8, len(ids))))
+        amount = np.where(rng.random(len(ids)) < 0.5, out, part)
+        failed = rng.random(len(ids)) < 0.05
+        status = ["FAILED" if x else "CONFIRMED" for x in failed.tolist()]
+        at = np.full(len(ids), ts)
+        pays = gen_payments(rng, dataclasses.replace(ctx, now_s=ts), ids, amount.astype(np.int64), status, at, at,
+                         _next(con, "aiwyn_payments", "id"), clients)
+        _insert(con, "aiwyn_payments", pays)
+        ok = ~failed
+        _update_from(con, "UPDATE aiwyn_invoices i SET paid_amount = i.paid_amount + c.amt, "
+                          "outstanding_amount = i.outstanding_amount - c.amt, "
+                          "status = CASE WHEN i.outstanding_amount - c.amt = 0 THEN 'PAID' ELSE i.status END, "
+                          "updated_at = c.t FROM _chg c WHERE i.id = c.id",
+                     pa.table({"id": ids[ok], "amt": dec(amount[ok].astype(np.int64)), "t": _ts(ts, int(ok.sum()))}))
+    transitions = (
+        ("CANCELLED", "status IN ('POSTED', 'OVERDUE', 'PENDING', 'DRAFT') AND paid_amount = 0", 0.1),
+        ("OVERDUE", "status = 'POSTED' AND due_date < ? AND outstanding_amount > 0", 0.25),
+        ("POSTED", "status IN ('DRAFT', 'PENDING')", 0.25),
+    )
+    t = datetime.fromtimestamp(ts, UTC)
+    changes: list[tuple[int, str]] = []
+    for new_status, where, part in transitions:
+        params = [t] if "?" in where else []
+        rows = [r for r in con.execute(f"SELECT id FROM aiwyn_invoices WHERE {where} ORDER BY id", params).fetchall()
+                if r[0] not in touched]
+        chosen = [r[0] for r in _pick(rng, rows, _n(f, total, part))]
+        touched.update(chosen)
+        changes.extend((i, new_status) for i in chosen)
+    _update_from(con, "UPDATE aiwyn_invoices i SET status = c.status, updated_at = c.t FROM _chg c WHERE i.id = c.id",
+                 pa.table({"id": pa.array([c[0] for c in changes], pa.int64()),
+                           "status": pa.array([c[1] for c in changes], pa.string()), "t": _ts(ts, len(changes))}))
+    shares = (0.0, 0.0, 0.0, 0.0)
+    inv, lines, _ = gen_invoices(rng, ctx, _n(f, total, 0.5), (_next(con, "aiwyn_invoices", "id"),
+                                 _next(con, "aiwyn_line_items", "id"), 0), shares, fresh_at=ts)
+    _insert(con, "aiwyn_invoices", inv)
+    _insert(con, "aiwyn_line_items", lines)
+    return {"aiwyn.invoices": {"new": inv.num_rows, "edited": len(touched), "deleted": 0},
+            "aiwyn.payments": {"new": len(open_rows), "edited": 0, "deleted": 0}}
+
+
+def _nrbs(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int, f: float) -> Counts:
+    t = datetime.fromtimestamp(ts, UTC)
+    live = con.execute(
+        "SELECT nrb_guid, nrb_is_billable AND nrb_billed_in_guid IS NULL, nrb_document_type, nrb_rate, "
+        "nrb_quantity, nrb_vendor_tax, nrb_upcharge, nrb_markup_applies_on FROM aimsio_nrbs "
+        "WHERE NOT deleted AND nrb_parent_guid IS NULL ORDER BY seq").fetchall()
+    edited = _pick(rng, live, _n(f, len(live)))
+    gone = {r[0] for r in edited}
+    deleted = _pick(rng, [r for r in live if r[0] not in gone], _n(f, len(live), 0.25))
+    bill_guids = iter(uuids(rng, len(edited)))
+    for k, (guid, unbilled, doc, rate, qty, tax, up, mode) in enumerate(edited):
+        if unbilled:
+            con.execute("UPDATE aimsio_nrbs SET nrb_billed_in_guid = ?, nrb_billed_in_name = ?, "
+                        "nrb_is_exported = true, nrb_updated_at = ? WHERE nrb_guid = ? OR nrb_parent_guid = ?",
+                        [next(bill_guids), f"INV-{ts % 100_000:05d}-{k}", t, guid, guid])
+        elif doc != "RECEIPT_AP_INVOICE":
+            qty = qty + Decimal(1)
+            con.execute("UPDATE aimsio_nrbs SET nrb_quantity = ?, nrb_total_after_markup = ?, nrb_updated_at = ? "
+                        "WHERE nrb_guid = ?", [qty, nrb_total(rate, qty, tax, up, mode), t, guid])
+        else:
+            con.execute("UPDATE aimsio_nrbs SET nrb_is_exported = true, nrb_updated_at = ? "
+                        "WHERE nrb_guid = ? OR nrb_parent_guid = ?", [t, guid, guid])
+    con.executemany("UPDATE aimsio_nrbs SET deleted = true, nrb_updated_at = ? "
+                    "WHERE nrb_guid = ? OR nrb_parent_guid = ?", [[t, r[0], r[0]] for r in deleted])
+    jobs = [dict(zip(("job_number", "job_schedule_guid", "job_start_date"), r, strict=True)) for r in con.execute(
+        "SELECT job_number, job_schedule_guid, job_start_date FROM aimsio_jobs ORDER BY job_id").fetchall()]
+    new = gen_nrbs(rng, firm.context, jobs, _n(f, len(live), 0.5), _next(con, "aimsio_nrbs", "seq"), fresh_at=ts)
+    _insert(con, "aimsio_nrbs", pa.Table.from_pylist(new, NRB_SCHEMA))
+    job_rows = _pick(rng, con.execute("SELECT job_id, job_status FROM aimsio_jobs ORDER BY job_id").fetchall(),
+                     _n(f, len(jobs)))
+    following = {"Unassigned": "Assigned", "Assigned": "Active", "Active": "Finished"}
+    for job_id, status in job_rows:
+        nxt = following.get(status, status)
+        con.execute("UPDATE aimsio_jobs SET job_status = ?, job_updated_at = ?, "
+                    "job_end_date = CASE WHEN ? = 'Finished' THEN coalesce(job_end_date, ?) ELSE job_end_date END "
+                    "WHERE job_id = ?", [nxt, t, nxt, t, job_id])
+    return {"aimsio.nrbs": {"new": len(new), "edited": len(edited), "deleted": len(deleted)},
+            "aimsio.job_orders": {"new": 0, "edited": len(job_rows), "deleted": 0}}
+
+
+def _iinsight(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int,
+              f: float) -> dict[str, int]:
+    t = datetime.fromtimestamp(ts, UTC)
+    total = con.execute("SELECT count(*) FROM iinsight_invoices").fetchall()[0][0]
+    unpaid = con.execute("SELECT invoice_id FROM iinsight_invoices WHERE status = 'ACTIVE' "
+                         "AND total_amount_payable = total AND total > 0 ORDER BY invoice_id").fetchall()
+    voids = _pick(rng, unpaid, _n(f, total, 0.125))
+    voided = {r[0] for r in voids}
+    con.executemany("UPDATE iinsight_invoices SET status = ?, total_amount_payable = 0, last_update_utc = ? "
+                    "WHERE invoice_id = ?", [["REVERSED" if rng.random() < 0.2 else "VOIDED", t, r[0]] for r in voids])
+    payable = [r for r in con.execute(
+        "SELECT invoice_id, CAST(total_amount_payable * 100 AS BIGINT) FROM iinsight_invoices "
+        "WHERE status = 'ACTIVE' AND total_amount_payable > 0 ORDER BY invoice_id").fetchall() if r[0] not in voided]
+    paid = _pick(rng, payable, _n(f, total, 0.5))
+    if paid:
+        ids, owed = (np.array(c, dtype=np.int64) for c in zip(*paid, strict=True))
+        part = np.maximum(1, np.floor(owed * rng.uniform(0.2, 0.8, len(ids))))
+        left = np.where(rng.random(len(ids)) < 0.5, 0, owed - part)
+        _update_from(con, "UPDATE iinsight_invoices i SET total_amount_payable = c.left, last_update_utc = c.t "
+                          "FROM _chg c WHERE i.invoice_id = c.id",
+                     pa.table({"id": ids, "left": dec(left.astype(np.int64)), "t": _ts(ts, len(ids))}))
+    inv, items = gen_iinsight(rng, firm.context, _n(f, total, 0.5), (_next(con, "iinsight_invoices", "invoice_id"),
+                              _next(con, "iinsight_items", "cost_id")), (0.0, 0.0), fresh_at=ts)
+    _insert(con, "iinsight_invoices", inv)
+    _insert(con, "iinsight_items", items)
+    return {"new": inv.num_rows, "edited": len(voids) + len(paid), "deleted": 0}
+
+
+def apply_activity(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, t: datetime,
+                   fraction: float) -> Counts:
+    """Apply the burst at instant `t` (called by `Firm.activity` inside `Firm.write`)."""
+    ts = int(t.timestamp())
+    firm.context = dataclasses.replace(firm.context, now_s=ts, today=ts // 86_400)
+    counts: Counts = {"aiwyn.wip": _wip(firm, con, rng, ts, fraction)}
+    counts.update(_invoices(firm, con, rng, ts, fraction))
+    counts.update(_nrbs(firm, con, rng, ts, fraction))
+    counts["iinsight.invoices"] = _iinsight(firm, con, rng, ts, fraction)
+    return counts
+

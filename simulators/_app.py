@@ -1,0 +1,273 @@
+"""Shared Starlette pieces of the three simulators: JSON and error responses, request stats, the
+latency model, access-token bookkeeping, the `/_sim/` admin routes and the app factory.
+
+Request pipeline (outermost first): `StatsMiddleware` (counts what clients see) → `FaultMiddleware`
+(the fault-injection seam, `_faults.py`) → vendor middleware (Aimsio's limiter) → routes.
+Admin routes (`/_sim/...`) bypass stats, faults and limits and need no auth:
+
+- `POST /_sim/activity` `{"fraction": 0.02, "seed": null}` → `Firm.activity` counts (whole firm);
+- `POST /_sim/expire-tokens` → `{"expired": n}`: every access token of this vendor now gets 401;
+- `GET /_sim/stats` → this vendor's `Stats.snapshot()`; `GET /_sim/info` → seed, size and clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simulators._faults import FaultMiddleware, FaultPlan
+from simulators.data import Firm
+from simulators.hasura import HasuraError
+from simulators.settings import SimSettings
+
+ErrorBody = Callable[[int, str, str], dict[str, Any]]
+"""(status, code, message) → error JSON of a vendor."""
+
+
+def envelope_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """CONTRACT.md's Aiwyn error body (also used for Aimsio): `{"error": {"code", "message"}}`."""
+    return {"error": {"code": code, "message": message}}
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, machine code, message and extra headers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """orjson-encoded JSON response (payload without Decimals; pages rendered in SQL use `raw_json`)."""
+    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
+
+
+def raw_json(body: str | bytes, status: int = 200) -> Response:
+    """A response around JSON already rendered (by DuckDB)."""
+    return Response(body.encode() if isinstance(body, str) else body, status, media_type="application/json")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's JSON object body ({} when empty); anything else → 400."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "BAD_REQUEST", "body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "BAD_REQUEST", "body must be a JSON object")
+    return body
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic …` header, or None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def same(given: str, expected: str) -> bool:
+    """Constant-time string comparison for credentials."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class TokenStore:
+    """Issued access tokens and their expiry (epoch s); `revoke_all` models tokens expiring early."""
+
+    def __init__(self) -> None:
+        self._expiry: dict[str, float] = {}
+
+    def add(self, token: str, ttl_s: float) -> float:
+        """Register a token valid for `ttl_s` seconds; returns its expiry."""
+        now = time.time()
+        if len(self._expiry) > 10_000:
+            self._expiry = {t: e for t, e in self._expiry.items() if e > now}
+        self._expiry[token] = now + ttl_s
+        return self._expiry[token]
+
+    def valid(self, token: str | None) -> bool:
+        """Known and not expired."""
+        expiry = self._expiry.get(token or "")
+        return expiry is not None and time.time() < expiry
+
+    def revoke(self, token: str) -> None:
+        """Invalidate one token."""
+        self._expiry.pop(token, None)
+
+    def revoke_all(self) -> int:
+        """Invalidate every token; returns how many there were."""
+        n = len(self._expiry)
+        self._expiry.clear()
+        return n
+
+
+@dataclass
+class Stats:
+    """Per-vendor request statistics (admin routes excluded).
+
+    `peak_in_flight`: most requests open at once (queued ones included); `peak_per_s`: most requests
+    arriving within any 1-second window; `extra`: vendor counters (Aimsio's limiter).
+    """
+
+    requests: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    peak_per_s: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    extra: dict[str, int | float] = field(default_factory=dict)
+    _arrivals: deque[float] = field(default_factory=deque)
+
+    def arrive(self) -> None:
+        """Count a request arriving now."""
+        now = time.monotonic()
+        self.requests += 1
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        while self._arrivals and self._arrivals[0] <= now - 1.0:
+            self._arrivals.popleft()
+        self._arrivals.append(now)
+        self.peak_per_s = max(self.peak_per_s, len(self._arrivals))
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able copy: requests, by_status, throttled (429s), peaks, faults, extra."""
+        return {"requests": self.requests, "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "throttled": self.by_status.get(429, 0), "in_flight": self.in_flight,
+                "peak_in_flight": self.peak_in_flight, "peak_per_s": self.peak_per_s,
+                "faults": dict(self.faults), **self.extra}
+
+
+@dataclass
+class Vendor:
+    """Everything one simulator app shares between its routes and middlewares."""
+
+    name: str
+    firm: Firm
+    settings: SimSettings
+    error_body: ErrorBody = envelope_error
+    stats: Stats = field(default_factory=Stats)
+    tokens: TokenStore = field(default_factory=TokenStore)
+    faults: FaultPlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.faults = FaultPlan(self.settings.faults, self.name, self.stats.faults)
+
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+        """This vendor's error response."""
+        return json_response(self.error_body(status, code, message), status, headers)
+
+    async def delay(self, rows: int) -> None:
+        """The latency model: `latency_base_ms + latency_per_row_ms × rows`, slept on the event loop."""
+        ms = self.settings.latency_base_ms + self.settings.latency_per_row_ms * rows
+        if ms > 0:
+            await asyncio.sleep(ms / 1000)
+
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a (blocking) DuckDB call in the thread pool, so latency sleeps of requests overlap."""
+        return await run_in_threadpool(fn, *args)
+
+
+class StatsMiddleware:
+    """Counts requests, statuses, peak concurrency and peak arrivals per second (non-admin paths)."""
+
+    def __init__(self, app: ASGIApp, vendor: Vendor) -> None:
+        self.app, self.vendor = app, vendor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
+            await self.app(scope, receive, send)
+            return
+        stats = self.vendor.stats
+        stats.arrive()
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stats.by_status[message["status"]] += 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            stats.in_flight -= 1
+
+
+def _admin_routes(vendor: Vendor) -> list[Route]:
+    async def activity(request: Request) -> Response:
+        body = await read_json(request)
+        fraction, seed = body.get("fraction", 0.02), body.get("seed")
+        if not isinstance(fraction, int | float) or isinstance(fraction, bool) or not 0 < fraction <= 1:
+            raise ApiError(400, "BAD_REQUEST", "fraction must be a number in (0, 1]")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ApiError(400, "BAD_REQUEST", "seed must be an integer or null")
+        return json_response(await vendor.db(vendor.firm.activity, float(fraction), seed))
+
+    async def expire(request: Request) -> Response:
+        return json_response({"expired": vendor.tokens.revoke_all()})
+
+    async def stats(request: Request) -> Response:
+        return json_response(vendor.stats.snapshot())
+
+    async def info(request: Request) -> Response:
+        return json_response({"vendor": vendor.name, **vendor.firm.describe()})
+
+    return [Route("/_sim/activity", activity, methods=["POST"]),
+            Route("/_sim/expire-tokens", expire, methods=["POST"]),
+            Route("/_sim/stats", stats, methods=["GET"]), Route("/_sim/info", info, methods=["GET"])]
+
+
+def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[Middleware] = ()) -> Starlette:
+    """A vendor app: its routes plus the admin routes, error handlers and the middleware stack."""
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return vendor.error(exc.status, exc.code, exc.message, exc.headers)
+
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        return vendor.error(400, "BAD_REQUEST", str(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+        return vendor.error(exc.status_code, code, str(exc.detail))
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        return vendor.error(500, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+
+    app = Starlette(
+        routes=[*routes, *_admin_routes(vendor)],
+        middleware=[Middleware(StatsMiddleware, vendor=vendor), Middleware(FaultMiddleware, vendor=vendor),
+                    *middleware],
+        exception_handlers={ApiError: api_error, HasuraError: bad_query, HTTPException: http_error,
+                            Exception: crash},
+    )
+    app.state.vendor = vendor
+    return app

@@ -1,0 +1,271 @@
+"""Aimsio simulator (aimsio.md, seed 003, CONTRACT.md "Aimsio"), under `/rest/api/standard/v1`.
+
+- HTTP Basic on every call (wrong or missing → 401 `{"error": {"code", "message"}}`).
+- `GET /NonRecurringBillableItem` → `{"value": [{"dtype": "NonRecurringBillableItem", "guid",
+  "updatedAt": epoch ms}]}` (a bare array with `SimSettings.aimsio_bare_array`): every live top-level
+  NRB, in creation order, no paging. Children and deleted NRBs are not listed.
+- `GET /NonRecurringBillableItem/{guid}` → the full NRB in seed 003's key order, numbers as strings
+  (`"1.000"`, total `"862.50"`), epoch-ms timestamps, `nrbLineItems: []`, `nrbChildren` (nested
+  NRBs carrying `nrbParentGuid`), then `nrbJobOrderNumber`, `nrbWBSSharedIdentifier`,
+  `nrbDocumentType`, `nrbShouldReconcileWithPO`, `nrbParentGuid`, `nrbParentExternalId`. Unknown or
+  deleted guid → 404.
+- `GET /JobOrder` (stubs `{"dtype": "JobOrder", "guid", "updatedAt"}`) and `GET /JobOrder/{guid}`
+  (aimsio.md §6.1, `jobWBSSchedule` nested, lat/long JSON numbers).
+- `POST /NRB {"nrbList": [...]}` → `IntegrationImportResult` (seed 003). Upsert: match a live NRB by
+  `nrbGuid`, else `nrbExternalId`, else `nrbOriginReference`; otherwise create. Per-item problems
+  become `notices` `{"index", "level": "ERROR", "message"}` and count as not imported (status 200).
+- Limits (`_limiter.py`): 10 starts per second, 10 in flight, queue up to 5 s, then 429 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import duckdb
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from simulators._app import ApiError, Vendor, basic_credentials, build_app, json_response, raw_json, read_json, same
+from simulators._gen_aimsio import MARKUP_MODES, NRB_TYPES, VENDOR_GUIDS, VENDORS, nrb_total
+from simulators._limiter import Limiter, LimitMiddleware
+from simulators._sqljson import array_of, flat, obj
+from simulators.data import Firm
+from simulators.settings import SimSettings
+
+PREFIX = "/rest/api/standard/v1"
+_DOC_TYPES = ("RECEIPT_AP_INVOICE", "RECEIPT_PACKING_SLIP", "RECEIPT_FIELD_TICKET", "RECEIPT_BOL")
+
+
+def _ms(column: str) -> str:
+    return f"epoch_ms({column})"
+
+
+def _nrb_json(a: str, children: str) -> str:
+    """SQL text of one NRB (table alias `a`) in seed 003's key order; `children` = JSON array SQL."""
+    s = lambda c: f"{a}.{c}"  # noqa: E731
+    text = lambda c: f"{a}.{c}::VARCHAR"  # noqa: E731
+    return obj(
+        [("nrbFileName", s("nrb_file_name")), ("nrbExternalId", s("nrb_external_id")),
+         ("nrbAccountType", s("nrb_account_type")), ("nrbCreatedByFullName", s("nrb_created_by_full_name")),
+         ("nrbIsBillable", s("nrb_is_billable")), ("nrbQuantity", text("nrb_quantity")),
+         ("nrbTypeUname", s("nrb_type_uname")), ("nrbOriginReference", s("nrb_origin_reference"))],
+        ("nrbLineItems", "'[]'"),
+        [("nrbBilledInName", s("nrb_billed_in_name")), ("nrbMarkupAppliesOn", s("nrb_markup_applies_on")),
+         ("nrbVendorGuid", s("nrb_vendor_guid")), ("nrbWBSGuid", s("nrb_wbs_guid")),
+         ("nrbInvoiceDate", _ms(s("nrb_invoice_date"))), ("nrbName", s("nrb_name")),
+         ("nrbCreatedByUserName", s("nrb_created_by_user_name")), ("nrbVendorTax", text("nrb_vendor_tax")),
+         ("nrbPurchaseOrderGuid", s("nrb_purchase_order_guid")),
+         ("nrbPurchaseOrderCostItemOriginReference", s("nrb_purchase_order_cost_item_origin_reference")),
+         ("nrbPONumber", s("nrb_po_number")), ("nrbGuid", s("nrb_guid")), ("nrbUpcharge", text("nrb_upcharge")),
+         ("nrbTotalAfterMarkup", text("nrb_total_after_markup")), ("nrbNotes", s("nrb_notes")),
+         ("nrbRate", text("nrb_rate")), ("nrbTypeName", s("nrb_type_name")),
+         ("nrbCreatedAt", _ms(s("nrb_created_at"))), ("nrbUpdatedAt", _ms(s("nrb_updated_at"))),
+         ("nrbInvoiceNumber", s("nrb_invoice_number")), ("nrbIsExported", s("nrb_is_exported")),
+         ("nrbBilledInGuid", s("nrb_billed_in_guid")), ("isInternal", s("is_internal")),
+         ("nrbVendorCode", s("nrb_vendor_code")), ("nrbJobOrderNumber", s("nrb_job_order_number")),
+         ("nrbWBSSharedIdentifier", s("nrb_wbs_shared_identifier")), ("nrbDocumentType", s("nrb_document_type")),
+         ("nrbShouldReconcileWithPO", s("nrb_should_reconcile_with_po")),
+         ("nrbParentGuid", s("nrb_parent_guid")), ("nrbParentExternalId", s("nrb_parent_external_id"))],
+        ("nrbChildren", children),
+    )
+
+
+_NRB_DETAIL = ("SELECT " + _nrb_json("n", array_of(_nrb_json("k", "'[]'"), "aimsio_nrbs k WHERE k.nrb_parent_guid = "
+                                                    "n.nrb_guid AND NOT k.deleted", "k.seq"))
+               + " FROM aimsio_nrbs_live n WHERE n.nrb_guid = ?")
+_JOB_DETAIL = "SELECT " + obj(
+    [(k, f"epoch_ms({c})" if c.endswith(("_date", "_at")) else c) for k, c in (
+        ("jobId", "job_id"), ("jobGuid", "job_guid"), ("jobNumber", "job_number"), ("jobName", "job_name"),
+        ("jobDescription", "job_description"), ("jobStatus", "job_status"), ("jobTypeUname", "job_type_uname"),
+        ("jobClientCode", "job_client_code"), ("jobClientGuid", "job_client_guid"),
+        ("jobClientName", "job_client_name"), ("jobPriceBookName", "job_price_book_name"),
+        ("jobPriceBookGuid", "job_price_book_guid"), ("jobStartDate", "job_start_date"),
+        ("jobEndDate", "job_end_date"), ("jobCreatedAt", "job_created_at"), ("jobUpdatedAt", "job_updated_at"),
+        ("jobShowInDispatching", "job_show_in_dispatching"),
+        ("jobAssigneeEmployeeNumber", "job_assignee_employee_number"),
+        ("jobAssigneeFullName", "job_assignee_full_name"), ("jobAssigneeUserName", "job_assignee_user_name"),
+        ("jobAddress", "job_address"), ("jobLocationCode", "job_location_code"),
+        ("jobLocationName", "job_location_name"), ("jobLocationLat", "job_location_lat"),
+        ("jobLocationLong", "job_location_long"), ("jobDirection", "job_direction"))],
+    ("jobWBSSchedule", obj([("jobScheduleGuid", "job_schedule_guid"),
+                            ("jobScheduleBudgetEntryOption", "job_schedule_budget_entry_option"),
+                            ("jobScheduleContractValueEntryOption", "job_schedule_contract_value_entry_option"),
+                            ("jobScheduleChangeSettingOption", "job_schedule_change_setting_option")],
+                           ("jobScheduleConversionRules", "'[]'"))),
+) + " FROM aimsio_jobs WHERE job_guid = ?"
+
+
+def _stubs_sql(dtype: str, source: str, guid: str, updated: str, order: str, bare: bool) -> str:
+    rows = array_of(flat([("dtype", f"'{dtype}'"), ("guid", guid), ("updatedAt", f"epoch_ms({updated})")]),
+                    source, order)
+    return f"SELECT {rows}, (SELECT count(*) FROM {source})" if bare else \
+        f"SELECT '{{\"value\":' || {rows} || '}}', (SELECT count(*) FROM {source})"
+
+
+_WRITABLE: dict[str, tuple[str, str]] = {
+    "nrbExternalId": ("nrb_external_id", "str"), "nrbOriginReference": ("nrb_origin_reference", "str"),
+    "nrbWBSSharedIdentifier": ("nrb_wbs_shared_identifier", "str"), "nrbPONumber": ("nrb_po_number", "str"),
+    "nrbInvoiceNumber": ("nrb_invoice_number", "str"), "nrbInvoiceDate": ("nrb_invoice_date", "ms"),
+    "nrbName": ("nrb_name", "str"), "nrbDocumentType": ("nrb_document_type", "doc"),
+    "nrbAccountType": ("nrb_account_type", "account"), "nrbIsBillable": ("nrb_is_billable", "bool"),
+    "nrbRate": ("nrb_rate", "num"), "nrbQuantity": ("nrb_quantity", "num"), "nrbVendorTax": ("nrb_vendor_tax", "num"),
+    "nrbUpcharge": ("nrb_upcharge", "num"), "nrbMarkupAppliesOn": ("nrb_markup_applies_on", "markup"),
+    "nrbIsExported": ("nrb_is_exported", "bool"), "isInternal": ("is_internal", "bool"),
+    "nrbShouldReconcileWithPO": ("nrb_should_reconcile_with_po", "bool"), "nrbFileName": ("nrb_file_name", "str"),
+    "nrbNotes": ("nrb_notes", "str"),
+}
+_ENUMS = {"doc": _DOC_TYPES, "account": ("Billable", "Not Billable"), "markup": MARKUP_MODES}
+
+
+def _value(key: str, kind: str, value: Any) -> Any:
+    """One writable field's value, validated (numbers may be JSON numbers or numeric strings)."""
+    if value is None:
+        return None
+    if kind == "num":
+        try:
+            return Decimal(str(value)).quantize(Decimal("0.001"))
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"{key} must be a number") from None
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "ms" and isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if kind in ("str", *_ENUMS) and isinstance(value, str):
+        if kind in _ENUMS and value not in _ENUMS[kind]:
+            raise ValueError(f"{key} must be one of {', '.join(_ENUMS[kind])}")
+        return value
+    raise ValueError(f"{key} has an invalid value {value!r}")
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, t: datetime, item: Any, user: str) -> str:
+    """Create or edit one NRB from a POST item; returns "created" or "edited" (ValueError: rejected)."""
+    if not isinstance(item, dict):
+        raise ValueError("each nrbList item must be an object")
+    row = None
+    for key, column in (("nrbGuid", "nrb_guid"), ("nrbExternalId", "nrb_external_id"),
+                        ("nrbOriginReference", "nrb_origin_reference")):
+        if row is None and isinstance(item.get(key), str):
+            cur = con.execute(f"SELECT * FROM aimsio_nrbs WHERE NOT deleted AND {column} = ? ORDER BY seq LIMIT 1",
+                              [item[key]])
+            found = cur.fetchall()
+            row = dict(zip([d[0] for d in cur.description], found[0], strict=True)) if found else None
+            if row is None and key == "nrbGuid":
+                raise ValueError(f"no NRB with nrbGuid {item[key]}")
+    new = row is None
+    row = row or {"nrb_guid": str(uuid.uuid4()), "nrb_created_at": t, "nrb_created_by_user_name": user,
+                  "nrb_created_by_full_name": user, "deleted": False, "nrb_is_exported": False, "is_internal": False,
+                  "nrb_should_reconcile_with_po": False, "nrb_markup_applies_on": "SUB_TOTAL",
+                  "seq": con.execute("SELECT max(seq) + 1 FROM aimsio_nrbs").fetchall()[0][0]}
+    row.update({column: _value(key, kind, item[key]) for key, (column, kind) in _WRITABLE.items() if key in item})
+    if "nrbJobOrderNumber" in item or new:
+        jobs = con.execute("SELECT job_schedule_guid FROM aimsio_jobs WHERE job_number = ?",
+                           [item.get("nrbJobOrderNumber")]).fetchall()
+        if not jobs:
+            raise ValueError(f"nrbJobOrderNumber must be an existing job number: {item.get('nrbJobOrderNumber')!r}")
+        row.update(nrb_job_order_number=item["nrbJobOrderNumber"], nrb_wbs_guid=jobs[0][0])
+    if "nrbVendorCode" in item or new:
+        if item.get("nrbVendorCode") not in VENDORS:
+            raise ValueError(f"nrbVendorCode must be an existing vendor company code: {item.get('nrbVendorCode')!r}")
+        code = item["nrbVendorCode"]
+        row.update(nrb_vendor_code=code, nrb_vendor_guid=VENDOR_GUIDS[VENDORS.index(code)])
+    if "nrbTypeName" in item or "nrbTypeUname" in item or new:
+        match = [tp for tp in NRB_TYPES if item.get("nrbTypeName") == tp[0] or item.get("nrbTypeUname") == tp[1]]
+        if not match:
+            raise ValueError("nrbTypeName or nrbTypeUname must name an existing NRB type")
+        row.update(nrb_type_name=match[0][0], nrb_type_uname=match[0][1])
+    if new and not (row.get("nrb_external_id") or row.get("nrb_origin_reference")):
+        raise ValueError("a new NRB needs nrbExternalId (or nrbOriginReference)")
+    if row.get("nrb_rate") is None or row.get("nrb_quantity") is None:
+        raise ValueError("nrbRate and nrbQuantity are required")
+    if "nrb_is_billable" in row and "nrb_account_type" not in row:
+        row["nrb_account_type"] = "Billable" if row["nrb_is_billable"] else "Not Billable"
+    row.setdefault("nrb_is_billable", row.get("nrb_account_type", "Billable") == "Billable")
+    row.setdefault("nrb_account_type", "Billable" if row["nrb_is_billable"] else "Not Billable")
+    row["nrb_total_after_markup"] = nrb_total(row["nrb_rate"], row["nrb_quantity"], row.get("nrb_vendor_tax"),
+                                              row.get("nrb_upcharge"), row.get("nrb_markup_applies_on"))
+    row["nrb_updated_at"] = t
+    if not new:
+        con.execute("DELETE FROM aimsio_nrbs WHERE nrb_guid = ?", [row["nrb_guid"]])
+    columns = [c for c in row if row[c] is not None]
+    con.execute(f"INSERT INTO aimsio_nrbs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [row[c] for c in columns])
+    return "created" if new else "edited"
+
+
+def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
+    """The Aimsio simulator app over `firm`."""
+    vendor = Vendor("aimsio", firm, settings or SimSettings())
+    bare = vendor.settings.aimsio_bare_array
+    nrb_stubs = _stubs_sql("NonRecurringBillableItem", "aimsio_nrbs_live WHERE nrb_parent_guid IS NULL", "nrb_guid",
+                           "nrb_updated_at", "seq", bare)
+    job_stubs = _stubs_sql("JobOrder", "aimsio_jobs", "job_guid", "job_updated_at", "job_id", bare)
+
+    def authorize(request: Request) -> str:
+        creds = basic_credentials(request)
+        if creds is None or not (same(creds[0], vendor.settings.aimsio_username)
+                                 and same(creds[1], vendor.settings.aimsio_password)):
+            raise ApiError(401, "UNAUTHORIZED", "invalid username or password",
+                           {"WWW-Authenticate": 'Basic realm="Aimsio"'})
+        return creds[0]
+
+    def stubs(sql: str) -> Any:
+        async def handler(request: Request) -> Response:
+            authorize(request)
+            body, rows = (await vendor.db(firm.query, sql))[0]
+            await vendor.delay(rows)
+            return raw_json(body)
+        return handler
+
+    def detail(sql: str, what: str) -> Any:
+        async def handler(request: Request) -> Response:
+            authorize(request)
+            rows = await vendor.db(firm.query, sql, [request.path_params["guid"]])
+            if not rows:
+                raise ApiError(404, "NOT_FOUND", f"{what} {request.path_params['guid']} not found")
+            await vendor.delay(1)
+            return raw_json(rows[0][0])
+        return handler
+
+    async def post_nrbs(request: Request) -> Response:
+        user = authorize(request)
+        items = (await read_json(request)).get("nrbList")
+        if not isinstance(items, list):
+            raise ApiError(400, "BAD_REQUEST", "body must be {\"nrbList\": [...]}")
+
+        def apply(con: duckdb.DuckDBPyConnection, t: datetime) -> dict[str, Any]:
+            done = {"created": 0, "edited": 0}
+            notices = []
+            for index, item in enumerate(items):
+                try:
+                    done[_upsert(con, t, item, user)] += 1
+                except ValueError as exc:
+                    notices.append({"index": index, "level": "ERROR", "message": str(exc)})
+            return {"dtype": "IntegrationImportResult", "id": 0, "guid": str(uuid.uuid4()),
+                    "importConfiguration": None, "numberOfEntitiesCreated": done["created"],
+                    "numberOfEntitiesEdited": done["edited"], "numberOfEntitiesEditedWithErrors": 0,
+                    "numberOfEntitiesNotImportedDueToErrors": len(notices), "extra": None, "notices": notices,
+                    "updatedAt": int(time.time() * 1000), "importResultType": None,
+                    "numberOfEntitiesImported": done["created"] + done["edited"]}
+
+        result = await vendor.db(firm.write, apply)
+        await vendor.delay(len(items))
+        return json_response(result)
+
+    routes = [
+        Route(f"{PREFIX}/NonRecurringBillableItem", stubs(nrb_stubs), methods=["GET"]),
+        Route(f"{PREFIX}/NonRecurringBillableItem/{{guid}}", detail(_NRB_DETAIL, "NonRecurringBillableItem"),
+              methods=["GET"]),
+        Route(f"{PREFIX}/JobOrder", stubs(job_stubs), methods=["GET"]),
+        Route(f"{PREFIX}/JobOrder/{{guid}}", detail(_JOB_DETAIL, "JobOrder"), methods=["GET"]),
+        Route(f"{PREFIX}/NRB", post_nrbs, methods=["POST"]),
+    ]
+    cfg = vendor.settings
+    limiter = Limiter(cfg.aimsio_rate_per_s, cfg.aimsio_max_in_flight, cfg.aimsio_max_queue_wait_s, vendor.stats.extra)
+    return build_app(vendor, routes, [Middleware(LimitMiddleware, vendor=vendor, limiter=limiter)])

@@ -1,0 +1,341 @@
+"""The simulated firm: a seeded, deterministic generator of all three vendors' data, held in one
+in-memory DuckDB, plus bursts of activity and the ground truth for reconciliation.
+
+All three vendors share one client list (the same client names appear in Aiwyn, as Aimsio job
+clients and as iinsight bill-to debtors). Money is exact (`DECIMAL(18,2)`, Aimsio rate/quantity/tax/
+upcharge `DECIMAL(18,3)`), timestamps are `TIMESTAMPTZ` in UTC, at whole seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from simulators._gen import build_context, gen_iinsight, gen_invoices, gen_wip
+from simulators._gen_aimsio import NRB_SCHEMA, gen_jobs, gen_nrbs
+
+T = TypeVar("T")
+
+WIP_ID0, INVOICE_ID0, LINE_ID0, PAYMENT_ID0, IINSIGHT_ID0, COST_ID0 = 100_001, 40_001, 1, 12_001, 900, 221_001
+"""First ids of generated rows (iinsight ids start at 900 so that 999 → 1000 is crossed: numeric order
+differs from string order)."""
+
+
+@dataclass(frozen=True)
+class FirmSize:
+    """Exact row counts of a firm, plus the status mix knobs (shares of the entity, exact by rounding).
+
+    `aiwyn_invoices` are split into paid / pending / draft / cancelled by the shares below, the rest
+    open (POSTED or OVERDUE) spread over the five aging buckets. `iinsight_invoices` counts every
+    status: `round(n × iinsight_voided_share)` VOIDED, `round(n × iinsight_reversed_share)` REVERSED,
+    the rest ACTIVE; set both shares to 0 to get exactly `n` active invoices. `nrbs` counts top-level
+    NRBs (AP-invoice receipts add children on top).
+    """
+
+    clients: int = 50
+    wip: int = 5_000
+    aiwyn_invoices: int = 1_000
+    nrbs: int = 500
+    job_orders: int = 30
+    iinsight_invoices: int = 1_000
+    aiwyn_paid_share: float = 0.42
+    aiwyn_pending_share: float = 0.03
+    aiwyn_draft_share: float = 0.02
+    aiwyn_cancelled_share: float = 0.03
+    iinsight_voided_share: float = 0.05
+    iinsight_reversed_share: float = 0.02
+
+    @classmethod
+    def preset(cls, name: str) -> FirmSize:
+        """`tiny` (quick tests), `demo` (default), `medium` (200k WIP) or `large` (1M WIP, 100k invoices)."""
+        presets = {
+            "tiny": cls(clients=5, wip=120, aiwyn_invoices=30, nrbs=12, job_orders=4, iinsight_invoices=40),
+            "demo": cls(),
+            "medium": cls(clients=200, wip=200_000, aiwyn_invoices=10_000, nrbs=500, job_orders=60,
+                          iinsight_invoices=20_000),
+            "large": cls(clients=500, wip=1_000_000, aiwyn_invoices=100_000, nrbs=2_000, job_orders=150,
+                         iinsight_invoices=100_000),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown firm size {name!r}; one of {sorted(presets)}")
+        return presets[name]
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The firm's full current data as typed Arrow tables (ints, `decimal128(18,2)` money, UTC
+    timestamps, `date32` dates), ordered by primary key. Columns are the snake_case API names:
+
+    - `aiwyn_wip`: id, client_id, client_name, job_id, job_name, staff_id, staff_name, type, logged_date,
+      hours, rate, value, billed_amount, write_off_amount, outstanding_amount, approved, notes,
+      created_at, updated_at
+    - `aiwyn_invoices`: id, invoice_number, client_id, client_name, job_id, status, invoice_date,
+      due_date, subtotal, tax_amount, interest_amount, total_amount, paid_amount, outstanding_amount,
+      currency, description, reference, project_name, notes, created_at, updated_at
+    - `aiwyn_invoice_line_items`: id, invoice_id, description, quantity (int), unit_price, amount, tax_rate
+    - `aiwyn_payments`: id, invoice_id, client_id, amount, currency, payment_method, status,
+      payment_date, card_last_four, card_type, processor_reference, created_at, updated_at
+    - `aimsio_nrbs` (top-level, not deleted) and `aimsio_nrb_children` (children of those): nrb_guid,
+      nrb_external_id, nrb_origin_reference, nrb_job_order_number, nrb_wbs_guid,
+      nrb_wbs_shared_identifier, nrb_po_number, nrb_purchase_order_guid,
+      nrb_purchase_order_cost_item_origin_reference, nrb_invoice_number, nrb_invoice_date, nrb_name,
+      nrb_type_uname, nrb_type_name, nrb_document_type, nrb_account_type, nrb_is_billable,
+      nrb_vendor_guid, nrb_vendor_code, nrb_rate, nrb_quantity, nrb_vendor_tax, nrb_upcharge
+      (decimal128(18,3)), nrb_markup_applies_on, nrb_total_after_markup, nrb_is_exported, is_internal,
+      nrb_should_reconcile_with_po, nrb_billed_in_guid, nrb_billed_in_name, nrb_file_name, nrb_notes,
+      nrb_created_at, nrb_created_by_user_name, nrb_created_by_full_name, nrb_updated_at,
+      nrb_parent_guid, nrb_parent_external_id
+    - `aimsio_job_orders`: job_id, job_guid, job_number, job_name, job_description, job_status,
+      job_type_uname, job_client_code, job_client_guid, job_client_name, job_price_book_name,
+      job_price_book_guid, job_start_date, job_end_date, job_created_at, job_updated_at,
+      job_show_in_dispatching, job_assignee_employee_number, job_assignee_full_name,
+      job_assignee_user_name, job_address, job_location_code, job_location_name, job_location_lat,
+      job_location_long, job_direction, job_schedule_guid, job_schedule_budget_entry_option,
+      job_schedule_contract_value_entry_option, job_schedule_change_setting_option
+    - `iinsight_invoices` (every status): invoice_id, company_id, to, to_attention, to_address,
+      to_email, abn, invoice_number, case_number, terms (int days), date_of_invoice, due_date, notes,
+      total_amount_payable, client, claim_no, provider_number, assigned_to, start_date, end_date,
+      contact_id, sub_total, total_tax, total, last_update_utc, status, client_first_name, client_last_name
+    - `iinsight_invoice_items`: cost_id, invoice_id, charge_code, employee_id, employee_first_name,
+      employee_last_name, employee_name, employee_title, general_ledger_code,
+      general_ledger_description, general_ledger_id, professional, quantity, rate, revenue_centre,
+      service_contract, service_date, service, description, tax_amount, total
+    """
+
+    aiwyn_wip: pa.Table
+    aiwyn_invoices: pa.Table
+    aiwyn_invoice_line_items: pa.Table
+    aiwyn_payments: pa.Table
+    aimsio_nrbs: pa.Table
+    aimsio_nrb_children: pa.Table
+    aimsio_job_orders: pa.Table
+    iinsight_invoices: pa.Table
+    iinsight_invoice_items: pa.Table
+
+    def __getitem__(self, name: str) -> pa.Table:
+        return getattr(self, name)
+
+    def as_dict(self) -> dict[str, pa.Table]:
+        """Table name → table."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_NRB_COLS = ", ".join(n for n in NRB_SCHEMA.names if n not in ("deleted", "seq"))
+_VIEWS = """
+CREATE VIEW iinsight_invoices_v AS
+SELECT i.invoice_id, i.company_id, c.name AS "to", c.attention AS to_attention, c.address AS to_address,
+       c.accounts_email AS to_email, c.abn, i.invoice_number, i.case_number, i.terms, i.date_of_invoice,
+       i.due_date, i.notes, i.total_amount_payable, i.client_first_name || ' ' || i.client_last_name AS client,
+       i.claim_no, i.provider_number, i.assigned_to, i.start_date, i.end_date, c.contact_id, i.sub_total,
+       i.total_tax, i.total, i.last_update_utc, i.status, i.client_first_name, i.client_last_name
+FROM iinsight_invoices i JOIN clients c USING (company_id);
+CREATE VIEW iinsight_items_v AS
+SELECT it.cost_id, it.invoice_id, it.charge_code, it.employee_id, s.first_name AS employee_first_name,
+       s.last_name AS employee_last_name, s.first_name || ' ' || s.last_name AS employee_name,
+       s.title AS employee_title, it.general_ledger_code, it.general_ledger_description, it.general_ledger_id,
+       it.professional, it.quantity, it.rate, it.revenue_centre, it.service_contract, it.service_date,
+       it.service, it.description, it.tax_amount, it.total
+FROM iinsight_items it JOIN staff s ON s.staff_id = it.employee_id;
+CREATE VIEW aimsio_nrbs_live AS
+SELECT n.* FROM aimsio_nrbs n LEFT JOIN aimsio_nrbs p ON p.nrb_guid = n.nrb_parent_guid
+WHERE NOT n.deleted AND NOT coalesce(p.deleted, false);
+"""
+_TRUTH_SQL = {
+    "aiwyn_wip": "SELECT * FROM aiwyn_wip ORDER BY id",
+    "aiwyn_invoices": "SELECT * FROM aiwyn_invoices ORDER BY id",
+    "aiwyn_invoice_line_items": "SELECT * FROM aiwyn_line_items ORDER BY id",
+    "aiwyn_payments": "SELECT * FROM aiwyn_payments ORDER BY id",
+    "aimsio_nrbs": f"SELECT {_NRB_COLS} FROM aimsio_nrbs_live WHERE nrb_parent_guid IS NULL ORDER BY seq",
+    "aimsio_nrb_children": f"SELECT {_NRB_COLS} FROM aimsio_nrbs_live WHERE nrb_parent_guid IS NOT NULL "
+                           "ORDER BY seq",
+    "aimsio_job_orders": "SELECT * FROM aimsio_jobs ORDER BY job_id",
+    "iinsight_invoices": "SELECT * FROM iinsight_invoices_v ORDER BY invoice_id",
+    "iinsight_invoice_items": "SELECT * FROM iinsight_items_v ORDER BY cost_id",
+}
+SORTED_TABLES = {
+    "aiwyn_wip": ("updated_at", "id"),
+    "aiwyn_invoices": ("updated_at", "id"),
+    "aiwyn_payments": ("updated_at", "id"),
+    "iinsight_invoices": ("last_update_utc", "invoice_id"),
+}
+"""Big tables kept physically ordered by (update timestamp, id): generated that way, and every row a
+write touches is re-appended at the end. Keyset pages then read a narrow rowid range (fast Top-N)."""
+UPDATE_COLUMNS = {
+    "aiwyn.wip": ("aiwyn_wip", "updated_at"),
+    "aiwyn.invoices": ("aiwyn_invoices", "updated_at"),
+    "aiwyn.payments": ("aiwyn_payments", "updated_at"),
+    "aimsio.nrbs": ("aimsio_nrbs", "nrb_updated_at"),
+    "aimsio.job_orders": ("aimsio_jobs", "job_updated_at"),
+    "iinsight.invoices": ("iinsight_invoices", "last_update_utc"),
+}
+"""Entity → (store table, update-timestamp column)."""
+
+
+class Firm:
+    """A deterministic firm: same `seed` + `size` + `now` → identical data.
+
+    `now` (tz-aware, truncated to the second; default the current UTC second) anchors every generated
+    date; every creation/update timestamp is ≤ `now`. Reads go through per-thread DuckDB cursors
+    (`query`, `scalar`, `arrow`); every change goes through `write`, serialised by one lock and run in
+    a transaction, after which `now` advances to the change's timestamp.
+    """
+
+    def __init__(self, seed: int = 1, size: FirmSize | str = "demo", now: datetime | None = None) -> None:
+        self.seed = seed
+        self.size = FirmSize.preset(size) if isinstance(size, str) else size
+        if now is None:
+            now = datetime.now(UTC)
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self._now = now.astimezone(UTC).replace(microsecond=0)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._activity_runs = 0
+        self._con = duckdb.connect(":memory:")
+        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._generate()
+
+    # -- generation -------------------------------------------------------------------------
+    def _generate(self) -> None:
+        size, now_s = self.size, int(self._now.timestamp())
+        ctx, ref = build_context(np.random.default_rng([self.seed, 0]), size.clients, now_s)
+        self.context = ctx
+        for name, table in ref.items():
+            self._create(name, table)
+        self._create("aiwyn_wip", gen_wip(np.random.default_rng([self.seed, 1]), ctx, size.wip, WIP_ID0))
+        shares = (size.aiwyn_paid_share, size.aiwyn_pending_share, size.aiwyn_draft_share, size.aiwyn_cancelled_share)
+        inv, lines, pays = gen_invoices(np.random.default_rng([self.seed, 2]), ctx, size.aiwyn_invoices,
+                                        (INVOICE_ID0, LINE_ID0, PAYMENT_ID0), shares)
+        self._create("aiwyn_invoices", inv)
+        self._create("aiwyn_line_items", lines)
+        self._create("aiwyn_payments", pays)
+        rng = np.random.default_rng([self.seed, 3])
+        jobs = gen_jobs(rng, ctx, size.job_orders)
+        self._create("aimsio_jobs", pa.Table.from_pylist(jobs))
+        self._create("aimsio_nrbs", pa.Table.from_pylist(gen_nrbs(rng, ctx, jobs, size.nrbs, 1), NRB_SCHEMA))
+        ii, items = gen_iinsight(np.random.default_rng([self.seed, 4]), ctx, size.iinsight_invoices,
+                                 (IINSIGHT_ID0, COST_ID0), (size.iinsight_voided_share, size.iinsight_reversed_share))
+        self._create("iinsight_invoices", ii)
+        self._create("iinsight_items", items)
+        self._con.execute(_VIEWS)
+
+    def _create(self, name: str, table: pa.Table) -> None:
+        order = " ORDER BY " + ", ".join(SORTED_TABLES[name]) if name in SORTED_TABLES else ""
+        self._con.register("_src", table)
+        self._con.execute(f"CREATE TABLE {name} AS SELECT * FROM _src{order}")
+        self._con.unregister("_src")
+
+    @staticmethod
+    def _reappend(con: duckdb.DuckDBPyConnection, t: datetime) -> None:
+        """Move every row stamped `t` to the end of its sorted table (keeps the physical order)."""
+        for table, (ts_col, key) in SORTED_TABLES.items():
+            old = [r[0] for r in con.execute(f"SELECT rowid FROM {table} WHERE {ts_col} = ?", [t]).fetchall()]
+            if old:
+                con.execute(f"INSERT INTO {table} SELECT * FROM {table} WHERE {ts_col} = ? ORDER BY {key}", [t])
+                con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [old])
+
+    # -- access -----------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        """The firm's clock (UTC): the generation anchor, advanced by every write."""
+        return self._now
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            with self._lock:
+                cur = self._con.cursor()
+                self._cursors.append(cur)
+            self._local.cursor = cur
+        return cur
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of a read-only SQL query (parameters bound, never interpolated)."""
+        return self._cursor().execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        """First column of the first row (None when there is no row)."""
+        rows = self._cursor().execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """A read-only SQL query as an Arrow table."""
+        return self._cursor().sql(sql, params=params or None).to_arrow_table()
+
+    def write(self, change: Callable[[duckdb.DuckDBPyConnection, datetime], T]) -> T:
+        """Run `change(connection, t)` in one transaction under the write lock.
+
+        `t` = max(latest update timestamp of any entity + 1 s, current UTC second): every row the change
+        touches must get `t` as its update timestamp, so it sorts after everything that existed before.
+        The firm's `now` advances to `t`.
+        """
+        with self._lock:
+            latest = self._con.execute(
+                " UNION ALL ".join(f"SELECT max({c}) FROM {t}" for t, c in UPDATE_COLUMNS.values())
+            ).fetchall()
+            top = max(r[0] for r in latest if r[0] is not None)
+            t = max(top + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                result = change(self._con, t)
+                self._reappend(self._con, t)
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+            self._now = max(self._now, t)
+            return result
+
+    # -- activity, truth --------------------------------------------------------------------
+    def activity(self, fraction: float = 0.02, seed: int | None = None) -> dict[str, dict[str, int]]:
+        """Apply one deterministic burst of activity to about `fraction` of every entity.
+
+        New WIP / invoices (+ lines) / payments / NRBs / iinsight invoices, edits (WIP billed or
+        written off, invoice status changes, payments, NRBs billed or re-quantified, job status,
+        iinsight voids / reversals / payments) and deletes (Aimsio NRBs). Every touched row gets the
+        same update timestamp `t` (see `write`). Without `seed` the n-th call uses (firm seed, n).
+        Returns counts, e.g. `{"aiwyn.wip": {"new": 10, "edited": 40, "deleted": 0}, ...}`.
+        """
+        from simulators._activity import apply_activity
+
+        if not 0 < fraction <= 1:
+            raise ValueError("fraction must be in (0, 1]")
+        with self._lock:
+            self._activity_runs += 1
+            rng = np.random.default_rng([self.seed, 99, self._activity_runs] if seed is None else [seed, 98])
+            return self.write(lambda con, t: apply_activity(self, con, rng, t, fraction))
+
+    def truth(self) -> Truth:
+        """Everything the APIs currently serve, typed (see `Truth` for the columns)."""
+        cur = self._cursor()
+        return Truth(**{name: cur.sql(sql).to_arrow_table() for name, sql in _TRUTH_SQL.items()})
+
+    def updated_at_max(self, entity: str) -> datetime | None:
+        """Latest update timestamp of an entity (`aiwyn.wip`, `aiwyn.invoices`, `aiwyn.payments`,
+        `aimsio.nrbs`, `aimsio.job_orders`, `iinsight.invoices`)."""
+        table, column = UPDATE_COLUMNS[entity]
+        return self.scalar(f"SELECT max({column}) FROM {table}")
+
+    def counts(self) -> dict[str, int]:
+        """Row count of every truth table."""
+        return {name: table.num_rows for name, table in self.truth().as_dict().items()}
+
+    def describe(self) -> dict[str, Any]:
+        """Seed, size and clock, for logs."""
+        return {"seed": self.seed, "size": asdict(self.size), "now": self._now.isoformat()}
+
+    def close(self) -> None:
+        """Close every cursor and the database."""
+        with self._lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+            self._con.close()
