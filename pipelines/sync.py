@@ -136,8 +136,11 @@ def sync(
     sources: list[str] | None = None,
     on_start: Callable[[SourceRun], None] | None = None,
     on_done: Callable[[SourceRun], None] | None = None,
+    source_args: dict[str, dict[str, Any]] | None = None,
 ) -> list[SourceRun]:
     """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, then build models.
+
+    ``source_args`` maps a source name to keyword arguments for its source function (overriding config).
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -148,7 +151,10 @@ def sync(
     runs: list[SourceRun] = []
     failures: list[BaseException] = []
     with warehouse_lock(db_path), ThreadPoolExecutor(len(names), thread_name_prefix="arwip-sync") as pool:
-        futures = [pool.submit(sync_source, name, db_path, on_start, load_lock) for name in names]
+        args = source_args or {}
+        futures = [
+            pool.submit(sync_source, name, db_path, on_start, load_lock, **args.get(name, {})) for name in names
+        ]
         for future in as_completed(futures):
             try:
                 run = future.result()
