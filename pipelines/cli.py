@@ -19,6 +19,7 @@ from rich.console import Console
 from pipelines import sync as sync_mod
 from pipelines.errors import explain
 from pipelines.output import to_csv, to_json, to_rich
+from pipelines.publish import PublishResult
 
 app = typer.Typer(
     help="arwip: AR aging and WIP outstanding from Aiwyn, Aimsio and iinsight, synced into DuckDB.",
@@ -51,6 +52,7 @@ class Fmt(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    html = "html"
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -82,13 +84,30 @@ def print_run(run: sync_mod.SourceRun) -> None:
     console.print(f"  {run.name}: done in {run.seconds:.1f} s", highlight=False)
 
 
+def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path:
+    """Write the self-contained HTML page of report ``name`` (summary, detail, and trend when present)."""
+    from pipelines.html_report import write_html
+    from pipelines.models import report as build_report
+    from pipelines.models import today_utc
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        summary = build_report(con, name, day, by_client=True)
+        detail = build_report(con, name, day)
+        trend = build_report(con, f"{name}_trend", day)
+    title = {"aging": "AR aging", "wip": "WIP outstanding"}[name]
+    return write_html(path, title, day or today_utc(), summary, detail, trend)
+
+
 def run_sync(db: Path, sources: list[str] | None) -> list[sync_mod.SourceRun]:
     """Sync with progress on stderr; returns the runs."""
 
     def started(run: sync_mod.SourceRun) -> None:
         console.print(f"[bold]{run.name}[/]: syncing…")
 
-    return sync_mod.sync(db, sources, on_start=started, on_done=print_run)
+    def published(result: PublishResult) -> None:
+        console.print(f"  BI snapshot: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.2f} s)")
+
+    return sync_mod.sync(db, sources, on_start=started, on_done=print_run, on_publish=published)
 
 
 @app.command()
@@ -118,9 +137,10 @@ def report(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
     by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write to this file (required for html).")] = None,
     db: DbOption = sync_mod.DEFAULT_DB,
 ) -> None:
-    """Print the AR aging or WIP outstanding report as of a date."""
+    """Print the AR aging or WIP outstanding report as of a date (or write it, e.g. as an HTML page)."""
     from pipelines.models import report as build_report
 
     try:
@@ -129,12 +149,27 @@ def report(
         _fail(ValueError(f"--as-of {as_of!r} is not a date: use YYYY-MM-DD"))
     if not db.exists():
         _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` (or `arwip demo`) first"))
+    if fmt is Fmt.html:
+        if out_file is None:
+            _fail(ValueError("--format html needs --out FILE"))
+        try:
+            path = write_report_page(db, name.value, day, out_file)
+        except Exception as exc:
+            _fail(exc)
+        console.print(f"wrote {path}")
+        return
     try:
         with duckdb.connect(str(db), read_only=True) as con:
             table = build_report(con, name.value, day, by_client=by is not None)
     except Exception as exc:
         _fail(exc)
-    if fmt is Fmt.json:
+    if out_file is not None:
+        text = to_json(table) + "\n" if fmt is Fmt.json else to_csv(table) if fmt is Fmt.csv else None
+        if text is None:
+            _fail(ValueError("--out needs --format csv, json or html"))
+        out_file.write_text(text)
+        console.print(f"wrote {out_file}")
+    elif fmt is Fmt.json:
         sys.stdout.write(to_json(table) + "\n")
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(table))
@@ -181,7 +216,7 @@ def demo(
     from pipelines.demo import run_demo
 
     try:
-        run_demo(db, size=size, seed=seed, console=console, out=out, sync=run_sync)
+        run_demo(db, size=size, seed=seed, console=console, out=out, sync=run_sync, write_page=write_report_page)
     except Exception as exc:
         _fail(exc)
 

@@ -52,8 +52,10 @@ def run_demo(
     console: Console,
     out: Console,
     sync: Callable[[Path, list[str] | None], Any],
+    write_page: Callable[[Path, str, Any, Path], Path],
 ) -> None:
-    """Run the demo into ``db`` (recreated); progress to ``console``, reports to ``out``."""
+    """Run the demo into ``db`` (recreated); progress to ``console``, reports to ``out``; ``sync`` and
+    ``write_page`` are the CLI's (progress printing, HTML report page)."""
     from simulators import Firm, SimulatorCluster
 
     console.print(f"[bold]Generating a {size} firm (seed {seed}) and starting the simulators…[/]")
@@ -72,7 +74,10 @@ def run_demo(
     with duckdb.connect(str(db), read_only=True) as con:
         for name, title in (("aging", "AR aging by client"), ("wip", "WIP outstanding by client")):
             out.print(to_rich(report(con, name, by_client=True), f"{title}, as of today", limit=15))
+    for name in ("aging", "wip"):
+        page = write_page(db, name, None, db.with_name(f"{db.stem}-{name}.html"))
+        console.print(f"HTML report: {page}")
     console.print(
-        f"\nWarehouse: {db}. Try `arwip report aging --db {db}` or "
+        f"\nWarehouse: {db} (BI snapshot beside it). Try `arwip report aging --db {db}`, or "
         f'`duckdb {db} "select * from reports.rpt_ar_aging limit 10"`.'
     )

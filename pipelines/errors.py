@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
+from pipelines.publish import PublishError
 from pipelines.sync import EXIT_LOCKED, SyncLocked
 from sources._http import ConfigError, SourceError
 
@@ -52,6 +53,6 @@ def explain(exc: BaseException) -> tuple[str, int]:
         if isinstance(err, ConfigFieldMissingException):
             return _missing(err), EXIT_CONFIG
     for err in _chain(exc):
-        if isinstance(err, SourceError | FileNotFoundError | ValueError):
+        if isinstance(err, SourceError | FileNotFoundError | ValueError | PublishError):
             return str(err), EXIT_FAILED
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", EXIT_FAILED

@@ -24,6 +24,7 @@ import dlt
 import duckdb
 
 from pipelines.models import build_models
+from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
 from sources._http import RequestStats
 from sources.aimsio import aimsio
 from sources.aiwyn import aiwyn
@@ -137,8 +138,11 @@ def sync(
     on_start: Callable[[SourceRun], None] | None = None,
     on_done: Callable[[SourceRun], None] | None = None,
     source_args: dict[str, dict[str, Any]] | None = None,
+    publish: bool = True,
+    on_publish: Callable[[PublishResult], None] | None = None,
 ) -> list[SourceRun]:
-    """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, then build models.
+    """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, build the models,
+    and (``publish``) replace the read-only BI snapshot (see :func:`pipelines.publish.publish_snapshot`).
 
     ``source_args`` maps a source name to keyword arguments for its source function (overriding config).
 
@@ -152,9 +156,7 @@ def sync(
     failures: list[BaseException] = []
     with warehouse_lock(db_path), ThreadPoolExecutor(len(names), thread_name_prefix="arwip-sync") as pool:
         args = source_args or {}
-        futures = [
-            pool.submit(sync_source, name, db_path, on_start, load_lock, **args.get(name, {})) for name in names
-        ]
+        futures = [pool.submit(sync_source, name, db_path, on_start, load_lock, **args.get(name, {})) for name in names]
         for future in as_completed(futures):
             try:
                 run = future.result()
@@ -167,6 +169,21 @@ def sync(
         if runs:
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)
+            if publish and not failures:
+                published = publish_snapshot(db_path, *bi_settings(db_path))
+                if on_publish:
+                    on_publish(published)
     if failures:
         raise failures[0]
     return sorted(runs, key=lambda r: names.index(r.name))
+
+
+def bi_settings(db_path: Path) -> tuple[Path, str]:
+    """The BI snapshot path and DuckDB storage version from config ``[bi] snapshot_path``,
+    ``storage_compatibility_version`` (a relative path is taken beside the warehouse)."""
+    path = dlt.config.get("bi.snapshot_path", str)
+    version = dlt.config.get("bi.storage_compatibility_version", str) or DEFAULT_STORAGE_VERSION
+    if not path:
+        return default_snapshot_path(db_path), version
+    snapshot = Path(path)
+    return (snapshot if snapshot.is_absolute() else db_path.resolve().parent / snapshot), version
