@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import duckdb
 import typer
@@ -98,7 +98,7 @@ def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path
     return write_html(path, title, day or today_utc(), summary, detail, trend)
 
 
-def run_sync(db: Path, sources: list[str] | None) -> list[sync_mod.SourceRun]:
+def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> list[sync_mod.SourceRun]:
     """Sync with progress on stderr; returns the runs."""
 
     def started(run: sync_mod.SourceRun) -> None:
@@ -107,7 +107,23 @@ def run_sync(db: Path, sources: list[str] | None) -> list[sync_mod.SourceRun]:
     def published(result: PublishResult) -> None:
         console.print(f"  BI snapshot: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.2f} s)")
 
-    return sync_mod.sync(db, sources, on_start=started, on_done=print_run, on_publish=published)
+    def reconciled(found: list[Any]) -> None:
+        for r in found:
+            console.print(
+                f"  {r.source}.{r.entity}: reconciled {r.api_ids:,} ids at the API with {r.warehouse_ids:,} "
+                f"in the warehouse: {r.missing} disappeared, {r.returned} back",
+                highlight=False,
+            )
+
+    return sync_mod.sync(
+        db,
+        sources,
+        on_start=started,
+        on_done=print_run,
+        on_publish=published,
+        reconcile=reconcile,
+        on_reconcile=reconciled,
+    )
 
 
 @app.command()
@@ -117,10 +133,13 @@ def sync(
     ] = None,
     db: DbOption = sync_mod.DEFAULT_DB,
     strict: Annotated[bool, typer.Option(help="Exit non-zero when any record was quarantined.")] = False,
+    reconcile: Annotated[
+        bool, typer.Option(help="Also compare all ids with the sources and soft-delete what disappeared.")
+    ] = False,
 ) -> None:
     """Fetch what changed in each source since the last run, load it into DuckDB, rebuild the models."""
     try:
-        runs = run_sync(db, [s.value for s in source] if source else None)
+        runs = run_sync(db, [s.value for s in source] if source else None, reconcile=reconcile)
     except Exception as exc:  # every failure becomes one clear line
         _fail(exc)
     quarantined = sum(r.quarantined for r in runs)
@@ -129,6 +148,35 @@ def sync(
         console.print(f"[yellow]{quarantined} record(s) quarantined[/]: see the <source>.quarantine tables")
         if strict:
             raise typer.Exit(3)
+
+
+@app.command()
+def verify(
+    source: Annotated[
+        list[Source] | None, typer.Option("--source", "-s", help="Source to check (repeatable); default all.")
+    ] = None,
+    db: DbOption = sync_mod.DEFAULT_DB,
+) -> None:
+    """Compare the warehouse with each source: rows, money sums and newest change, per entity."""
+    from rich.table import Table
+
+    from pipelines.verify import verify as run_verify
+
+    if not db.exists():
+        _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` first"))
+    try:
+        checks = run_verify(db, [s.value for s in source] if source else list(sync_mod.SOURCES))
+    except Exception as exc:
+        _fail(exc)
+    view = Table("source", "entity", "metric", "warehouse", "API", "", title="arwip verify", title_justify="left")
+    for c in checks:
+        view.add_row(c.source, c.entity, c.metric, c.warehouse, c.api, "[green]ok[/]" if c.ok else "[red]DIFFERS[/]")
+    out.print(view)
+    differences = [c for c in checks if not c.ok]
+    if differences:
+        console.print(f"[red]{len(differences)} difference(s)[/]: run `arwip sync` (or `arwip sync --reconcile`)")
+        raise typer.Exit(1)
+    console.print("[green]the warehouse equals the sources[/]")
 
 
 @app.command()

@@ -140,11 +140,15 @@ def sync(
     source_args: dict[str, dict[str, Any]] | None = None,
     publish: bool = True,
     on_publish: Callable[[PublishResult], None] | None = None,
+    reconcile: bool = False,
+    on_reconcile: Callable[[list[Any]], None] | None = None,
 ) -> list[SourceRun]:
     """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, build the models,
     and (``publish``) replace the read-only BI snapshot (see :func:`pipelines.publish.publish_snapshot`).
 
     ``source_args`` maps a source name to keyword arguments for its source function (overriding config).
+    ``reconcile`` also compares the full id sets with the sources that hard-delete (see
+    :mod:`pipelines.reconcile`) and soft-deletes what vanished, before the models are built.
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -166,6 +170,12 @@ def sync(
             runs.append(run)
             if on_done:
                 on_done(run)
+        if runs and reconcile and not failures:
+            from pipelines.reconcile import reconcile as reconcile_ids
+
+            found = reconcile_ids(db_path, [r.name for r in runs])
+            if on_reconcile:
+                on_reconcile(found)
         if runs:
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)

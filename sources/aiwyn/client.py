@@ -75,7 +75,7 @@ def _after(key: tuple[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-async def _search(
+async def search(
     client: ApiClient,
     entity: str,
     conditions: list[dict[str, Any]],
@@ -105,7 +105,7 @@ async def _keyset_pages(
     if until is not None:
         bounds.append({"updatedAt": {"_lt": isoformat(until)}})
     while True:
-        rows = rows_of(await _search(client, entity, bounds + _after(after), page_size, "asc", tally))
+        rows = rows_of(await search(client, entity, bounds + _after(after), page_size, "asc", tally))
         if rows:
             yield rows
         if len(rows) < page_size:
@@ -127,7 +127,7 @@ async def changed_rows(
     ``slices`` contiguous ranges read concurrently; the last range is open-ended, so rows changed while we
     page are still read. Pages arrive in no particular order.
     """
-    first = await _search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
+    first = await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
     rows = rows_of(first)
     total = count_of(first)
     if len(rows) < page_size or slices <= 1 or (total is not None and total <= 2 * page_size):
@@ -139,7 +139,7 @@ async def changed_rows(
             ):
                 yield page
         return
-    newest = rows_of(await _search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
+    newest = rows_of(await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
     lo = parse_instant(rows[-1]["updatedAt"])
     hi = parse_instant(newest[0]["updatedAt"]) if newest else lo
     n = max(1, min(slices, math.ceil((total or 0) / page_size)))
