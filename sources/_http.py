@@ -16,6 +16,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -303,6 +304,8 @@ class _Loop:
         with cls._lock:
             if cls._loop is None:
                 cls._loop = asyncio.new_event_loop()
+                # each running iterator parks one worker while its consumer is behind; never run short
+                cls._loop.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="arwip-put"))
                 threading.Thread(target=cls._loop.run_forever, name="arwip-http", daemon=True).start()
             return cls._loop
 
