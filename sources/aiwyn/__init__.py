@@ -29,6 +29,7 @@ def aiwyn(
     lag_seconds: int = int(settings.DEFAULT_LAG.total_seconds()),
     max_in_flight: int = 8,
     page_size: int = settings.PAGE_SIZE,
+    timeout_s: float = 30.0,
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The Aiwyn resources ``wip``, ``invoices`` (+ ``invoice_line_items``) and ``payments``.
@@ -40,6 +41,7 @@ def aiwyn(
         lag_seconds: how far behind the watermark each run re-reads (late or same-second changes).
         max_in_flight: concurrent requests to Aiwyn (politeness budget); also the keyset slices.
         page_size: rows per search request (1..1000).
+        timeout_s: seconds before a request times out (and is retried).
         tally: per-resource counters filled while extracting (requests, rows, quarantined).
 
     Raises:
@@ -47,7 +49,8 @@ def aiwyn(
     """
     start = parse_start_date(start_date, "SOURCES__AIWYN__START_DATE")
     lag = timedelta(seconds=lag_seconds)
-    session = Session(lambda: aiwyn_client(base_url, jwt_api_key, HttpSettings(max_in_flight=max_in_flight)))
+    http = HttpSettings(max_in_flight=max_in_flight, timeout_s=timeout_s)
+    session = Session(lambda: aiwyn_client(base_url, jwt_api_key, http))
     tally = {} if tally is None else tally
 
     def changes(entity: str, spec: TableSpec, stats: RequestStats) -> Iterator[Parsed]:

@@ -35,6 +35,7 @@ def iinsight(
     start_date: str = settings.DEFAULT_START_DATE,
     lag_seconds: int = int(settings.DEFAULT_LAG.total_seconds()),
     max_in_flight: int = 8,
+    timeout_s: float = 30.0,
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The iinsight resource ``invoices`` (+ ``invoice_items``).
@@ -47,6 +48,7 @@ def iinsight(
         start_date: first-run ``modified_since`` (``SOURCES__IINSIGHT__START_DATE``).
         lag_seconds: how far behind the watermark each run re-reads.
         max_in_flight: pages fetched ahead concurrently (politeness budget).
+        timeout_s: seconds before a request times out (and is retried).
         tally: per-resource counters filled while extracting.
 
     Raises:
@@ -57,7 +59,7 @@ def iinsight(
     start = parse_start_date(start_date, "SOURCES__IINSIGHT__START_DATE")
     lag = timedelta(seconds=lag_seconds)
     invoice_spec, item_spec = settings.invoice_specs(api_version)
-    http = HttpSettings(max_in_flight=max_in_flight)
+    http = HttpSettings(max_in_flight=max_in_flight, timeout_s=timeout_s)
     session = Session(lambda: iinsight_client(base_url, client_id, client_secret, username, password, http))
     tally = {} if tally is None else tally
 
