@@ -1,8 +1,9 @@
--- Work in progress of every source, one row per (source_system, wip_id):
+-- Work in progress of every source today, one row per (source_system, wip_id):
 --   Aiwyn WIP entries (all of them; outstanding_amount = wip_value - billed_amount - write_off_amount,
 --   which may be 0 for fully billed entries), and
---   Aimsio NRBs eligible as WIP (int_aimsio__wip_nrbs), valued at their total after markup, nothing
---   billed or written off, wip_type 'NRB'.
+--   Aimsio NRBs that are WIP (int_aimsio__wip_nrbs: top-level, billable, not internal, not deleted),
+--   valued at their total after markup, wip_type 'NRB'; an NRB billed into an invoice is billed at its
+--   value (billed_amount = wip_value, nothing outstanding); nothing is written off.
 -- logged_date is the UTC calendar date of Aiwyn's loggedDate / the NRB's nrbCreatedAt; money DECIMAL(18,2).
 
 with
@@ -41,9 +42,9 @@ aimsio_wip as (
         'NRB' as wip_type,
         created_date as logged_date,
         cast(total_after_markup as decimal(18, 2)) as wip_value,
-        cast(0 as decimal(18, 2)) as billed_amount,
+        cast(case when is_billed then total_after_markup else 0 end as decimal(18, 2)) as billed_amount,
         cast(0 as decimal(18, 2)) as write_off_amount,
-        cast(total_after_markup as decimal(18, 2)) as outstanding_amount
+        cast(case when is_billed then 0 else total_after_markup end as decimal(18, 2)) as outstanding_amount
     from int_aimsio__wip_nrbs
 ),
 

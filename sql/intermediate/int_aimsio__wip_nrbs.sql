@@ -1,6 +1,7 @@
--- Aimsio NRBs that are work in progress: top-level (children are the breakdown of an AP-invoice
--- parent whose total already covers them), billable, not internal, not yet billed, not deleted;
--- with the job and client of their job order. One row per NRB, valued at `total_after_markup`.
+-- Aimsio NRBs that are work in progress today: top-level (children are the breakdown of an AP-invoice
+-- parent whose total already covers them), billable, not internal, not deleted; billed or not
+-- (`is_billed`: billed into an invoice, `billed_in_guid`). With the job and client of their job order.
+-- One row per NRB, valued at `total_after_markup`.
 
 with
 
@@ -12,36 +13,13 @@ stg_aimsio__nrb_children as (
     select * from staging.stg_aimsio__nrb_children
 ),
 
-stg_aimsio__job_orders as (
-    select * from staging.stg_aimsio__job_orders
+int_aimsio__jobs as (
+    select * from facts.int_aimsio__jobs
 ),
 
 child_guids as (
     select distinct nrb_guid
     from stg_aimsio__nrb_children
-),
-
--- one job per job number: a live job before a deleted one, then the most recently updated
-ranked_jobs as (
-    select
-        job_number,
-        job_name,
-        client_name,
-        row_number() over (
-            partition by job_number
-            order by is_deleted, updated_at desc, job_guid
-        ) as job_rank
-    from stg_aimsio__job_orders
-    where job_number is not null
-),
-
-jobs as (
-    select
-        job_number,
-        job_name,
-        client_name
-    from ranked_jobs
-    where job_rank = 1
 ),
 
 eligible_nrbs as (
@@ -53,24 +31,24 @@ eligible_nrbs as (
         and child_guids.nrb_guid is null
         and nrbs.is_billable
         and not nrbs.is_internal
-        and not nrbs.is_billed
         and not nrbs.is_deleted
 ),
 
 final as (
     select
         eligible_nrbs.nrb_guid,
-        jobs.client_name,
+        int_aimsio__jobs.client_name,
         eligible_nrbs.job_number,
-        coalesce(jobs.job_name, eligible_nrbs.job_number) as job_name,
+        coalesce(int_aimsio__jobs.job_name, eligible_nrbs.job_number) as job_name,
         eligible_nrbs.nrb_name,
         eligible_nrbs.nrb_type_name,
         eligible_nrbs.created_at,
         eligible_nrbs.created_date,
-        eligible_nrbs.total_after_markup
+        eligible_nrbs.total_after_markup,
+        eligible_nrbs.is_billed
     from eligible_nrbs
-    left join jobs
-        on eligible_nrbs.job_number = jobs.job_number
+    left join int_aimsio__jobs
+        on eligible_nrbs.job_number = int_aimsio__jobs.job_number
 )
 
 select * from final

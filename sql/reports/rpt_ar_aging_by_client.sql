@@ -1,4 +1,6 @@
--- AR aging summed per client and bucket (from rpt_ar_aging), largest total first.
+-- AR aging summed per client and bucket (from rpt_ar_aging), largest total first. One bucket_<label>
+-- column per configured bucket (reports.aging_buckets): pipelines.models rewrites the bucket_* columns
+-- below, written for the default buckets, from the `bucket_current` one (see _pivot_buckets).
 -- pipelines.models.report(..., by_client=True) runs this over rpt_ar_aging as of any date.
 
 with

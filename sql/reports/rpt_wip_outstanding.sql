@@ -1,34 +1,17 @@
--- WIP outstanding as of a date, one row per unbilled piece of work.
---   as_of_date: today (UTC) here; pipelines.models.report() swaps the `as_of` CTE for a fixed date.
---   Aiwyn entries logged on or before as_of_date, outstanding = value - billed - written off;
---   Aimsio NRBs created on or before as_of_date that are billable, not internal, not billed, not
---   deleted, valued at their total after markup. Only outstanding_amount > 0 is kept.
---   age_days: as_of_date - logged_date; aging_bucket: 'current' (<= 0), '1-30', '31-60', '61-90', '91+'.
+-- WIP outstanding as of a date, one row per unbilled piece of work, oldest first.
+--   as_of_date: today (UTC) in the view; pipelines.models.report() runs it as of any date (the `as_of` CTE of
+--   rpt_wip_as_of).
+--   From rpt_wip_as_of: Aiwyn entries logged on or before as_of_date, in the state they had at the end of
+--   it (outstanding = value - billed - written off then); Aimsio NRBs created on or before as_of_date that
+--   were then billable, not internal, not billed and not deleted, valued at their total after markup.
+--   Only outstanding_amount > 0 is kept.
+--   age_days: as_of_date - logged_date; aging_bucket: configured in reports.aging_buckets; default
+--   'current' (<= 0), '1-30', '31-60', '61-90', '91+'.
 
 with
 
-as_of as (
-    select cast(current_timestamp at time zone 'UTC' as date) as as_of_date
-),
-
-fct_wip as (
-    select * from facts.fct_wip
-),
-
-wip_to_date as (
-    select
-        fct_wip.source_system,
-        fct_wip.wip_id,
-        fct_wip.client_name,
-        fct_wip.job,
-        fct_wip.wip_type,
-        fct_wip.logged_date,
-        fct_wip.outstanding_amount,
-        as_of.as_of_date - fct_wip.logged_date as age_days
-    from fct_wip
-    cross join as_of
-    where fct_wip.logged_date <= as_of.as_of_date
-        and fct_wip.outstanding_amount > 0
+rpt_wip_as_of as (
+    select * from reports.rpt_wip_as_of
 ),
 
 final as (
@@ -39,16 +22,11 @@ final as (
         job,
         wip_type,
         logged_date,
-        cast(outstanding_amount as decimal(18, 2)) as outstanding_amount,
-        cast(age_days as integer) as age_days,
-        case
-            when age_days <= 0 then 'current'
-            when age_days <= 30 then '1-30'
-            when age_days <= 60 then '31-60'
-            when age_days <= 90 then '61-90'
-            else '91+'
-        end as aging_bucket
-    from wip_to_date
+        outstanding_amount,
+        age_days,
+        aging_bucket
+    from rpt_wip_as_of
+    where outstanding_amount > 0
 )
 
 select * from final

@@ -1,4 +1,6 @@
--- WIP outstanding summed per client and bucket (from rpt_wip_outstanding), largest total first.
+-- WIP outstanding summed per client and bucket (from rpt_wip_outstanding), largest total first. One
+-- bucket_<label> column per configured bucket (reports.aging_buckets): pipelines.models rewrites the
+-- bucket_* columns below, written for the default buckets, from the `bucket_current` one.
 -- pipelines.models.report(..., by_client=True) runs this over rpt_wip_outstanding as of any date.
 
 with

@@ -1,4 +1,5 @@
-"""Fixtures of the model tests: the hand-built warehouse of models_dataset.py, built once per module."""
+"""Fixtures of the model tests: the hand-built warehouse of models_dataset.py, built once per session (tests
+only read it)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ if str(ROOT) not in sys.path:  # `.venv/bin/pytest` does not put the project roo
 import duckdb  # noqa: E402
 from models_dataset import load_dataset  # noqa: E402
 
-from pipelines.models import build_models  # noqa: E402
+from pipelines.models import ReportConfig, build_models  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DuckDB file with the dataset loaded and the models built."""
     path = tmp_path_factory.mktemp("warehouse") / "arwip.duckdb"
     with duckdb.connect(str(path)) as con:
         load_dataset(con)
-        build_models(con)
+        build_models(con, ReportConfig())
     return path
 
 

@@ -61,6 +61,7 @@ def aiwyn_invoices() -> list[dict[str, Any]]:
                 "invoice_date": at(-k - 30),
                 "due_date": at(-k, "23:59:59"),  # due on day(-k), UTC
                 "total_amount": money(f"{100 + k}.00"),
+                "updated_at": at(-k - 30),
             }
         )
 
@@ -73,6 +74,7 @@ def aiwyn_invoices() -> list[dict[str, Any]]:
             "invoice_date": invoice_date,
             "due_date": due,
             "total_amount": money(total),
+            "updated_at": invoice_date,
         }
 
     rows += [

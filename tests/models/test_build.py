@@ -10,28 +10,50 @@ import pytest
 from models_dataset import AS_OF, aiwyn_invoices, load
 
 from pipelines.models import (
+    CONFIG_TABLES,
     MODEL_SCHEMAS,
     RAW_TABLES,
+    REPORTS,
+    ReportConfig,
     build_models,
     discover_models,
     report,
 )
 
 FACTS_AND_REPORTS = [
+    "facts.int_aimsio__jobs",
+    "facts.int_aimsio__nrb_versions",
     "facts.int_aimsio__wip_nrbs",
+    "facts.int_aiwyn__invoice_versions",
+    "facts.int_aiwyn__wip_versions",
+    "facts.int_iinsight__invoice_versions",
+    "facts.fct_invoice_versions",
     "facts.fct_invoices",
     "facts.fct_payments",
     "facts.fct_wip",
+    "facts.fct_wip_versions",
+    "reports.rpt_ar_aging_trend",
+    "reports.rpt_invoices_as_of",
     "reports.rpt_ar_aging",
     "reports.rpt_ar_aging_by_client",
+    "reports.rpt_top_overdue_clients",
+    "reports.rpt_wip_as_of",
+    "reports.rpt_kpis",
     "reports.rpt_wip_outstanding",
     "reports.rpt_wip_outstanding_by_client",
+    "reports.rpt_wip_trend",
 ]
+HISTORY_TABLES = {
+    "aiwyn.wip_history": ("id", "updated_at"),
+    "aiwyn.invoices_history": ("id", "updated_at"),
+    "aimsio.nrbs_history": ("nrb_guid", "nrb_updated_at"),
+    "iinsight.invoices_history": ("invoice_id", "last_update_utc"),
+}
 
 
 def test_empty_database(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "empty.duckdb")) as con:
-        built = build_models(con)
+        built = build_models(con, ReportConfig())
         assert built[-len(FACTS_AND_REPORTS) :] == FACTS_AND_REPORTS
         assert all(name.startswith("staging.stg_") for name in built[: -len(FACTS_AND_REPORTS)])
         for schema, spec in RAW_TABLES:
@@ -46,13 +68,14 @@ def test_empty_database(tmp_path: Path) -> None:
             ).fetchall()
             assert {c for (c,) in not_null} == {f.name for f in expected if not f.nullable}, spec.name
         for relation in built:
-            assert con.sql(f"select count(*) from {relation}").fetchall() == [(0,)], relation
-        for name in ("aging", "wip"):
-            for by_client in (False, True):
-                assert report(con, name, AS_OF, by_client=by_client).num_rows == 0
-                assert report(con, name, by_client=by_client).num_rows == 0
+            rows = 1 if relation == "reports.rpt_kpis" else 0  # the total row, with zeros
+            assert con.sql(f"select count(*) from {relation}").fetchall() == [(rows,)], relation
+        for name, (_, summary) in REPORTS.items():
+            for by_client in (False, True) if summary else (False,):
+                expected = 1 if name == "kpis" else 0  # the total row, with zeros
+                assert report(con, name, AS_OF, by_client=by_client).num_rows == expected, name
         assert con.sql("select current_setting('TimeZone')").fetchall() == [("UTC",)]
-        assert build_models(con) == built  # idempotent
+        assert build_models(con, ReportConfig()) == built  # idempotent
 
 
 def relations(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -62,7 +85,7 @@ def relations(con: duckdb.DuckDBPyConnection) -> set[str]:
 def test_partial_sync_creates_the_other_raw_tables(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "aiwyn_only.duckdb")) as con:
         load(con, "aiwyn", "invoices", aiwyn_invoices())
-        build_models(con)
+        build_models(con, ReportConfig())
         assert {f"{schema}.{spec.name}" for schema, spec in RAW_TABLES} <= relations(con)
         rows = report(con, "aging", AS_OF).to_pylist()
         assert {r["source_system"] for r in rows} == {"aiwyn"}
@@ -71,33 +94,33 @@ def test_partial_sync_creates_the_other_raw_tables(tmp_path: Path) -> None:
 
 def test_rebuild_drops_stale_views(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        built = set(build_models(con))
+        built = set(build_models(con, ReportConfig()))
         con.execute("create view reports.old_report as select 1 as x")
-        build_models(con)
+        build_models(con, ReportConfig())
         assert "reports.old_report" not in relations(con)
         assert built <= relations(con)
 
 
 def test_failed_build_changes_nothing(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        build_models(con)
+        build_models(con, ReportConfig())
         before = relations(con)
         con.execute("alter table aiwyn.invoices drop column total_amount")  # stg_aiwyn__invoices no longer binds
         with pytest.raises(duckdb.BinderException):
-            build_models(con)
+            build_models(con, ReportConfig())
         assert relations(con) == before
     with duckdb.connect(str(tmp_path / "fresh.duckdb")) as con:
         con.execute("create schema aiwyn")
         con.execute("create table aiwyn.invoices (id bigint)")
         with pytest.raises(duckdb.BinderException):
-            build_models(con)
+            build_models(con, ReportConfig())
         assert relations(con) == {"aiwyn.invoices"}  # no raw table, schema or view was left behind
 
 
 def test_build_order_puts_every_dependency_first() -> None:
     models = discover_models()
     position = {m.relation: i for i, m in enumerate(models)}
-    raw = {f"{schema}.{spec.name}" for schema, spec in RAW_TABLES}
+    raw = {f"{schema}.{spec.name}" for schema, spec in RAW_TABLES} | set(CONFIG_TABLES)
     for model in models:
         for ref in model.references():
             assert ref in raw or position[ref] < position[model.relation], (model.relation, ref)
@@ -140,3 +163,63 @@ def test_as_of_dates_are_calendar_dates(con: duckdb.DuckDBPyConnection) -> None:
     assert "2006" in ids
     assert "2005" not in ids
     assert "2005" in set(report(con, "aging", date(2025, 2, 1))["invoice_id"].to_pylist())
+
+
+def test_history_tables_are_raw_tables_with_key_and_change_time_not_null(tmp_path: Path) -> None:
+    raw = {f"{schema}.{spec.name}": spec for schema, spec in RAW_TABLES}
+    assert set(HISTORY_TABLES) <= set(raw)
+    for name, key in HISTORY_TABLES.items():
+        assert raw[name].primary_key == key
+        base = raw[name.removesuffix("_history")]
+        assert [(f.name, f.type) for f in raw[name].arrow_schema()] == [(f.name, f.type) for f in base.arrow_schema()]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        build_models(con, ReportConfig())
+        for name, key in HISTORY_TABLES.items():
+            schema, table = name.split(".")
+            not_null = con.sql(
+                "select column_name from information_schema.columns"
+                " where table_schema = ? and table_name = ? and is_nullable = 'NO'",
+                params=[schema, table],
+            ).fetchall()
+            assert {c for (c,) in not_null} == set(key), name
+
+
+def test_history_staging_has_the_columns_of_current_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """The versions union the history staging model with the current one: same columns, same order, same types."""
+
+    def columns(relation: str) -> list[tuple[str, str]]:
+        schema, name = relation.split(".")
+        return con.sql(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = ? and table_name = ? order by ordinal_position",
+            params=[schema, name],
+        ).fetchall()
+
+    for current in ("stg_aiwyn__invoices", "stg_aiwyn__wip", "stg_aimsio__nrbs", "stg_iinsight__invoices"):
+        assert columns(f"staging.{current}_history") == columns(f"staging.{current}"), current
+
+
+def test_versions_are_materialized_and_config_tables_written(con: duckdb.DuckDBPyConnection) -> None:
+    kinds = dict(
+        con.sql(
+            "select table_schema || '.' || table_name, table_type from information_schema.tables"
+            " where table_schema in ('staging', 'facts', 'reports')"
+        ).fetchall()
+    )
+    tables = {name for name, kind in kinds.items() if kind == "BASE TABLE"}
+    assert tables == {"facts.fct_invoice_versions", "facts.fct_wip_versions", *CONFIG_TABLES}
+    buckets = con.sql("select * from reports.aging_buckets order by bucket_order").fetchall()
+    assert buckets == [
+        (1, "current", None, 0),
+        (2, "1-30", 1, 30),
+        (3, "31-60", 31, 60),
+        (4, "61-90", 61, 90),
+        (5, "91+", 91, None),
+    ]
+    assert con.sql("select * from reports.report_settings").fetchall() == [("due_date",)]
+
+
+def test_bad_materialization_marker(tmp_path: Path) -> None:
+    write(tmp_path, "staging", "a", "-- materialized: incremental\nselect id from aiwyn.wip")
+    with pytest.raises(ValueError, match="materialized must be view or table"):
+        discover_models(tmp_path)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from models_dataset import AS_OF, BOUNDARIES, day
 
-from pipelines.models import ModelsNotBuilt, report, report_sql, today_utc
+from pipelines.models import REPORTS, ModelsNotBuilt, report, report_sql, today_utc
 
 AGING_COLUMNS = [
     "source_system",
@@ -173,9 +173,18 @@ def test_wip_as_of_later_date_ages_and_adds(con: duckdb.DuckDBPyConnection) -> N
 
 
 def test_fct_wip_counts_parent_nrb_once(con: duckdb.DuckDBPyConnection) -> None:
-    rows = con.sql("select wip_id, outstanding_amount from facts.fct_wip where source_system = 'aimsio'").fetchall()
-    assert sorted(rows) == [("N1", D("862.50")), ("N6", D("100.00")), ("N7", D("1000.00")), ("N8", D("50.00")),
-                            ("N9", D("5.00"))]  # fmt: skip
+    """NRB WIP: top-level, billable, not internal, not deleted; a billed one (N4) is billed at its value."""
+    rows = con.sql(
+        "select wip_id, wip_value, billed_amount, outstanding_amount from facts.fct_wip where source_system = 'aimsio'"
+    ).fetchall()
+    assert sorted(rows) == [
+        ("N1", D("862.50"), D("0.00"), D("862.50")),
+        ("N4", D("30.00"), D("30.00"), D("0.00")),
+        ("N6", D("100.00"), D("0.00"), D("100.00")),
+        ("N7", D("1000.00"), D("0.00"), D("1000.00")),
+        ("N8", D("50.00"), D("0.00"), D("50.00")),
+        ("N9", D("5.00"), D("0.00"), D("5.00")),
+    ]
 
 
 @pytest.mark.parametrize("name", ["aging", "wip"])
@@ -208,11 +217,13 @@ def test_aging_summary_values(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_default_as_of_is_today_utc_and_matches_views(con: duckdb.DuckDBPyConnection) -> None:
     """report() without a date equals the views (as of today, UTC): the sqlglot rewrite keeps the SQL's meaning."""
-    for name, view in [("aging", "rpt_ar_aging"), ("wip", "rpt_wip_outstanding")]:
-        for by_client, relation in [(False, view), (True, f"{view}_by_client")]:
+    for name, (view, summary) in REPORTS.items():
+        for by_client, relation in [(False, view), (True, summary)]:
+            if relation is None:
+                continue
             from_view = con.sql(f"select * from reports.{relation}").to_arrow_table()
-            assert report(con, name, by_client=by_client).equals(from_view)
-            assert report(con, name, today_utc(), by_client=by_client).equals(from_view)
+            assert report(con, name, by_client=by_client).equals(from_view), relation
+            assert report(con, name, today_utc(), by_client=by_client).equals(from_view), relation
 
 
 def test_session_time_zone_does_not_move_dates(warehouse) -> None:
@@ -226,16 +237,20 @@ def test_session_time_zone_does_not_move_dates(warehouse) -> None:
 def test_unknown_report_and_bad_date(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(ValueError, match="unknown report 'ar'"):
         report(con, "ar", AS_OF)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no by-client summary"):
+        report(con, "kpis", AS_OF, by_client=True)
     with pytest.raises(TypeError):
         report(con, "aging", datetime(2025, 1, 31, 12))
     with pytest.raises(TypeError):
         report(con, "aging", "2025-01-31")  # type: ignore[arg-type]
 
 
-def test_as_of_is_a_date_literal_in_the_sql() -> None:
-    sql = report_sql("wip", AS_OF, by_client=True)
+@pytest.mark.parametrize("name", list(REPORTS))
+def test_as_of_is_a_date_literal_in_the_sql(name: str) -> None:
+    sql = report_sql(name, AS_OF, by_client=REPORTS[name][1] is not None)  # type: ignore[arg-type]
     assert "CAST('2025-01-31' AS DATE) AS as_of_date" in sql
     assert "CURRENT_TIMESTAMP" not in sql.upper()
+    assert "REPORTS." not in sql.upper()  # every report model and configuration table is inlined
 
 
 def test_report_without_models_is_a_clear_error(tmp_path) -> None:

@@ -53,8 +53,23 @@ def test_raw_tables_are_read_column_by_column(path: Path) -> None:
             assert not any(isinstance(e, exp.Star) for e in select.expressions), f"select * from {table.sql()}"
 
 
-def test_reports_start_with_the_as_of_cte() -> None:
-    for detail, _summary in REPORTS.values():
-        tree = sqlglot.parse_one((SQL_DIR / "reports" / f"{detail}.sql").read_text(), read="duckdb")
-        ctes = [cte.alias_or_name for cte in tree.find_all(exp.CTE)]
-        assert ctes[0] == AS_OF_CTE, detail
+@pytest.mark.parametrize("path", sorted((SQL_DIR / "reports").glob("*.sql")), ids=lambda p: p.stem)
+def test_reports_start_with_the_as_of_cte_or_read_reports(path: Path) -> None:
+    """A report depends on the date through its first CTE ``as_of`` or through the report models it reads."""
+    tree = sqlglot.parse_one(path.read_text(), read="duckdb")
+    ctes = [cte.alias_or_name for cte in tree.find_all(exp.CTE)]
+    reads_reports = any(t.db == "reports" and t.name.startswith("rpt_") for t in tree.find_all(exp.Table))
+    assert ctes[0] == AS_OF_CTE or reads_reports, path.stem
+    assert ctes.count(AS_OF_CTE) <= 1
+
+
+def test_public_reports_exist() -> None:
+    for detail, summary in REPORTS.values():
+        for model in (detail, summary):
+            assert model is None or (SQL_DIR / "reports" / f"{model}.sql").is_file(), model
+
+
+def test_data_tests_are_covered() -> None:
+    tests = sorted((SQL_DIR / "tests").glob("assert_*.sql"))
+    assert len(tests) >= 9
+    assert set(tests) <= set(SQL_FILES)

@@ -1,0 +1,125 @@
+"""Data tests of the models: ``sql/tests/assert_<rule>.sql``, each a query that must return no rows.
+
+A test returns the offending rows (keys and a ``message`` column). :func:`run_data_tests` runs them all on a
+warehouse built by :func:`pipelines.models.build_models` (as of today, UTC) and returns the failures; the
+sync runs them after building the models and fails (exit code :data:`EXIT_DATA_TESTS`) when any fails.
+
+Rules: unique and not-null keys (staging, facts, detail reports); payments → invoices and line items →
+invoices; Aiwyn line items sum to the subtotal; invoice total = parts within a cent; open amount between 0
+and the total; every open invoice in exactly one bucket; report totals equal the facts' totals.
+Each test reads each relation it checks once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from pipelines.models import SQL_DIR
+
+TESTS_DIR = SQL_DIR / "tests"
+SAMPLE_ROWS = 5
+EXIT_DATA_TESTS = 4
+_COUNT_COLUMN = "_arwip_failing_rows"
+_NAME = re.compile(r"^assert_[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class DataTestFailure:
+    """A data test that returned rows (or could not run).
+
+    ``name``: the test (file stem, e.g. ``assert_unique_keys``); ``rows``: how many rows it returned;
+    ``sample``: up to 5 of them as dicts (column → value); ``error``: why it could not run, if it could not
+    (then ``rows`` is 0 and ``sample`` empty).
+    """
+
+    name: str
+    rows: int
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        """One line: the test, the row count and the first offending row (or the error)."""
+        if self.error is not None:
+            return f"{self.name}: could not run: {self.error.splitlines()[0]}"
+        first = ", ".join(f"{k}={v}" for k, v in self.sample[0].items()) if self.sample else ""
+        return f"{self.name}: {self.rows} row(s), e.g. {first}"
+
+
+class DataTestsFailed(RuntimeError):
+    """Data tests failed after a sync; ``failures`` lists them. The sync exits with :data:`EXIT_DATA_TESTS`."""
+
+    def __init__(self, failures: list[DataTestFailure]) -> None:
+        self.failures = failures
+        lines = "; ".join(f.describe() for f in failures)
+        super().__init__(f"{len(failures)} data test(s) failed: {lines}")
+
+
+def discover_data_tests(tests_dir: Path = TESTS_DIR) -> list[Path]:
+    """The data test files, by name.
+
+    Raises:
+        ValueError: a file not named ``assert_<rule>.sql`` (lowercase).
+    """
+    paths = sorted(tests_dir.glob("*.sql"))
+    for path in paths:
+        if not _NAME.match(path.stem):
+            raise ValueError(f"data test {path}: name it assert_<rule>.sql (a-z, 0-9, _)")
+    return paths
+
+
+def _counted(sql: str) -> str:
+    """``select *, count(*) over () as _arwip_failing_rows from (<test>) limit 5``: rows and count in one run."""
+    test = sqlglot.parse_one(sql, read="duckdb")
+    count = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _COUNT_COLUMN)
+    query = (
+        exp.select(exp.Star(), count)
+        .from_(exp.Subquery(this=test, alias=exp.TableAlias(this=exp.to_identifier("failing"))))
+        .limit(SAMPLE_ROWS)
+    )
+    return query.sql(dialect="duckdb", comments=False)
+
+
+def run_data_test(con: duckdb.DuckDBPyConnection, path: Path) -> DataTestFailure | None:
+    """Run one data test; None when it passes (returns no rows)."""
+    name = path.stem
+    try:
+        relation = con.sql(_counted(path.read_text(encoding="utf-8")))
+        columns = relation.columns
+        rows = relation.fetchall()
+    except (duckdb.Error, sqlglot.errors.SqlglotError) as exc:
+        return DataTestFailure(name, 0, [], f"{type(exc).__name__}: {exc}")
+    if not rows:
+        return None
+    sample = [{c: v for c, v in zip(columns, row, strict=True) if c != _COUNT_COLUMN} for row in rows]
+    return DataTestFailure(name, int(rows[0][columns.index(_COUNT_COLUMN)]), sample)
+
+
+def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = TESTS_DIR) -> list[DataTestFailure]:
+    """Run every data test on the built models (as of today, UTC); returns the failures, in test-name order
+    (empty when all pass). Only reads. A test that cannot run (e.g. the models are not built) is a failure
+    with ``error`` set.
+    """
+    failures = []
+    for path in discover_data_tests(tests_dir):
+        failure = run_data_test(con, path)
+        if failure is not None:
+            failures.append(failure)
+    return failures
+
+
+def check_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = TESTS_DIR) -> None:
+    """Run the data tests and raise when any fails.
+
+    Raises:
+        DataTestsFailed: one or more tests failed (see its ``failures``).
+    """
+    failures = run_data_tests(con, tests_dir)
+    if failures:
+        raise DataTestsFailed(failures)

@@ -1,0 +1,93 @@
+-- materialized: table
+-- Every version of every piece of WIP (SCD2), one row per (source_system, wip_id, valid_from): the
+-- columns of fct_wip as the entry was in that version, plus
+--   deleted_at: when the NRB was found deleted (Aimsio gives no deletion time: this is when our sync saw
+--     it vanish, i.e. the load time; null when not deleted, and always null for Aiwyn);
+--   valid_from / valid_to / version_number / is_current as in fct_invoice_versions (change timestamps:
+--     Aiwyn `updatedAt`, Aimsio `nrbUpdatedAt`).
+-- Aiwyn: every version of every entry. Aimsio: the versions in which the NRB is WIP (top-level, billable,
+-- not internal; billed ones too, billed at their value); validity ranges are computed over all of the
+-- NRB's versions first, so an NRB that was not WIP at a date (e.g. not yet billable) has no row valid
+-- then. Whether an NRB is a child (nrb_children), and its job and client, are today's.
+
+with
+
+int_aiwyn__wip_versions as (
+    select * from facts.int_aiwyn__wip_versions
+),
+
+int_aimsio__nrb_versions as (
+    select * from facts.int_aimsio__nrb_versions
+),
+
+stg_aimsio__nrb_children as (
+    select * from staging.stg_aimsio__nrb_children
+),
+
+int_aimsio__jobs as (
+    select * from facts.int_aimsio__jobs
+),
+
+child_guids as (
+    select distinct nrb_guid
+    from stg_aimsio__nrb_children
+),
+
+aiwyn_versions as (
+    select
+        'aiwyn' as source_system,
+        cast(wip_entry_id as varchar) as wip_id,
+        client_name,
+        job_name as job,
+        wip_type,
+        logged_date,
+        cast(wip_value as decimal(18, 2)) as wip_value,
+        cast(coalesce(billed_amount, 0) as decimal(18, 2)) as billed_amount,
+        cast(coalesce(write_off_amount, 0) as decimal(18, 2)) as write_off_amount,
+        cast(
+            wip_value - coalesce(billed_amount, 0) - coalesce(write_off_amount, 0) as decimal(18, 2)
+        ) as outstanding_amount,
+        cast(null as timestamp with time zone) as deleted_at,
+        valid_from,
+        valid_to,
+        version_number,
+        is_current
+    from int_aiwyn__wip_versions
+),
+
+aimsio_versions as (
+    select
+        'aimsio' as source_system,
+        nrbs.nrb_guid as wip_id,
+        int_aimsio__jobs.client_name,
+        coalesce(int_aimsio__jobs.job_name, nrbs.job_number) as job,
+        'NRB' as wip_type,
+        nrbs.created_date as logged_date,
+        cast(nrbs.total_after_markup as decimal(18, 2)) as wip_value,
+        cast(case when nrbs.is_billed then nrbs.total_after_markup else 0 end as decimal(18, 2)) as billed_amount,
+        cast(0 as decimal(18, 2)) as write_off_amount,
+        cast(case when nrbs.is_billed then 0 else nrbs.total_after_markup end as decimal(18, 2))
+            as outstanding_amount,
+        nrbs.deleted_at,
+        nrbs.valid_from,
+        nrbs.valid_to,
+        nrbs.version_number,
+        nrbs.is_current
+    from int_aimsio__nrb_versions as nrbs
+    left join child_guids
+        on nrbs.nrb_guid = child_guids.nrb_guid
+    left join int_aimsio__jobs
+        on nrbs.job_number = int_aimsio__jobs.job_number
+    where nrbs.parent_guid is null
+        and child_guids.nrb_guid is null
+        and nrbs.is_billable
+        and not nrbs.is_internal
+),
+
+final as (
+    select * from aiwyn_versions
+    union all
+    select * from aimsio_versions
+)
+
+select * from final

@@ -1,0 +1,56 @@
+-- SCD2 versions of the Aiwyn WIP entries, one row per (wip_entry_id, valid_from), from the source's own change
+-- timestamp (`updatedAt`, staging `updated_at`), not from when we loaded the row:
+--   valid_from: the version's change timestamp; valid_to: the next version's change timestamp (null for
+--     the current version, is_current). A version is valid in [valid_from, valid_to).
+--   version_number: 1 for the first version we saw. We do not know earlier states, so version 1 is taken
+--     as valid since the beginning of time (as-of filters: version_number = 1 or valid_from < instant).
+--   Versions come from stg_aiwyn__wip_history; a current row whose (wip_entry_id, updated_at) is not in the
+--   history (loaded before the history table existed) is added as a version, so a record without history
+--   has one version, its current row, valid forever.
+-- State as of the end of day D (UTC): the one version with (version_number = 1 or valid_from < D + 1 day)
+-- and (valid_to is null or valid_to >= D + 1 day).
+
+with
+
+stg_aiwyn__wip_history as (
+    select * from staging.stg_aiwyn__wip_history
+),
+
+stg_aiwyn__wip as (
+    select * from staging.stg_aiwyn__wip
+),
+
+current_without_history as (
+    select stg_aiwyn__wip.*
+    from stg_aiwyn__wip
+    left join stg_aiwyn__wip_history as history
+        on stg_aiwyn__wip.wip_entry_id = history.wip_entry_id
+        and stg_aiwyn__wip.updated_at = history.updated_at
+    where history.wip_entry_id is null
+),
+
+versions as (
+    select * from stg_aiwyn__wip_history
+    union all
+    select * from current_without_history
+),
+
+final as (
+    select
+        versions.*,
+        versions.updated_at as valid_from,
+        lead(versions.updated_at) over (
+            partition by versions.wip_entry_id
+            order by versions.updated_at
+        ) as valid_to,
+        row_number() over (
+            partition by versions.wip_entry_id
+            order by versions.updated_at
+        ) as version_number
+    from versions
+)
+
+select
+    final.*,
+    final.valid_to is null as is_current
+from final
