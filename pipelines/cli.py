@@ -18,7 +18,7 @@ from rich.console import Console
 
 from pipelines import sync as sync_mod
 from pipelines.errors import explain
-from pipelines.output import to_csv, to_json, to_rich
+from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
 
 app = typer.Typer(
@@ -42,6 +42,20 @@ class Source(StrEnum):
 class ReportName(StrEnum):
     aging = "aging"
     wip = "wip"
+    aging_trend = "aging_trend"
+    wip_trend = "wip_trend"
+    kpis = "kpis"
+    top_overdue = "top_overdue"
+
+
+TITLES = {
+    "aging": "AR aging",
+    "wip": "WIP outstanding",
+    "aging_trend": "AR aging trend (month ends)",
+    "wip_trend": "WIP outstanding trend (month ends)",
+    "kpis": "KPIs (trailing 90 days)",
+    "top_overdue": "Top overdue clients (> 30 days past due)",
+}
 
 
 class By(StrEnum):
@@ -94,8 +108,7 @@ def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path
         summary = build_report(con, name, day, by_client=True)
         detail = build_report(con, name, day)
         trend = build_report(con, f"{name}_trend", day)
-    title = {"aging": "AR aging", "wip": "WIP outstanding"}[name]
-    return write_html(path, title, day or today_utc(), summary, detail, trend)
+    return write_html(path, TITLES[name], day or today_utc(), summary, detail, trend)
 
 
 def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> list[sync_mod.SourceRun]:
@@ -181,7 +194,10 @@ def verify(
 
 @app.command()
 def report(
-    name: Annotated[ReportName, typer.Argument(help="aging (AR aging) or wip (WIP outstanding).")],
+    name: Annotated[
+        ReportName,
+        typer.Argument(help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue."),
+    ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
     by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
@@ -198,6 +214,8 @@ def report(
     if not db.exists():
         _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` (or `arwip demo`) first"))
     if fmt is Fmt.html:
+        if name.value not in ("aging", "wip"):
+            _fail(ValueError("--format html is for the aging and wip reports"))
         if out_file is None:
             _fail(ValueError("--format html needs --out FILE"))
         try:
@@ -222,8 +240,10 @@ def report(
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(table))
     else:
-        title = {"aging": "AR aging", "wip": "WIP outstanding"}[name.value]
-        out.print(to_rich(table, f"{title} as of {day or 'today'}"))
+        if name is ReportName.kpis:
+            table = transpose(table, "source_system")
+        totals = name in (ReportName.aging, ReportName.wip, ReportName.top_overdue)
+        out.print(to_rich(table, f"{TITLES[name.value]} as of {day or 'today'}", totals=totals))
 
 
 @app.command()

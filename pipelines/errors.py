@@ -2,7 +2,7 @@
 
 dlt wraps what a source raised (``PipelineStepFailed`` → ``ResourceExtractionError`` → ours), so the
 chain is walked to the first error that explains itself. Exit codes: 2 configuration, 1 other failure,
-:data:`pipelines.sync.EXIT_LOCKED` when another sync holds the warehouse.
+4 data tests failed, :data:`pipelines.sync.EXIT_LOCKED` when another sync holds the warehouse.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
+from pipelines.datatests import EXIT_DATA_TESTS, DataTestsFailed
 from pipelines.publish import PublishError
 from pipelines.sync import EXIT_LOCKED, SyncLocked
 from sources._http import ConfigError, SourceError
@@ -48,6 +49,8 @@ def explain(exc: BaseException) -> tuple[str, int]:
     for err in _chain(exc):
         if isinstance(err, SyncLocked):
             return str(err), EXIT_LOCKED
+        if isinstance(err, DataTestsFailed):
+            return str(err), EXIT_DATA_TESTS
         if isinstance(err, ConfigError):
             return str(err), EXIT_CONFIG
         if isinstance(err, ConfigFieldMissingException):

@@ -53,8 +53,18 @@ def _label(column: str) -> str:
     return column.replace("_", " ")
 
 
-def to_rich(table: pa.Table, title: str, limit: int | None = 50) -> Table:
-    """A rich table for the terminal (the first ``limit`` rows, with a total line for money columns)."""
+def transpose(table: pa.Table, key: str) -> pa.Table:
+    """One row per column of ``table`` and one column per value of ``key`` (e.g. KPIs per source system)."""
+    records = rows(table)
+    columns: dict[str, list[Any]] = {"metric": [c for c in table.column_names if c != key]}
+    for record in records:
+        columns[str(record[key])] = [None if record[c] is None else str(record[c]) for c in columns["metric"]]
+    return pa.table(columns)
+
+
+def to_rich(table: pa.Table, title: str, limit: int | None = 50, totals: bool = True) -> Table:
+    """A rich table for the terminal: the first ``limit`` rows, and (``totals``) a total line summing the
+    money columns."""
     view = Table(title=title, title_justify="left")
     money = [n for n, t in zip(table.column_names, table.schema.types, strict=True) if pa.types.is_decimal(t)]
     for name in table.column_names:
@@ -64,11 +74,11 @@ def to_rich(table: pa.Table, title: str, limit: int | None = 50) -> Table:
         view.add_row(*("" if v is None else str(v) for v in row.values()))
     if limit and table.num_rows > limit:
         view.add_row(*([f"… {table.num_rows - limit} more rows"] + [""] * (len(table.column_names) - 1)))
-    if money:
-        totals = {n: sum((v for v in table[n].to_pylist() if v is not None), Decimal(0)) for n in money}
+    if money and totals:
+        sums = {n: sum((v for v in table[n].to_pylist() if v is not None), Decimal(0)) for n in money}
         view.add_row(
             *(
-                f"{totals[n]:.2f}" if n in totals else ("total" if i == 0 else "")
+                f"{sums[n]:.2f}" if n in sums else ("total" if i == 0 else "")
                 for i, n in enumerate(table.column_names)
             ),
             style="bold",

@@ -23,6 +23,7 @@ from typing import Any
 import dlt
 import duckdb
 
+from pipelines.datatests import check_data_tests
 from pipelines.models import build_models
 from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
 from sources._http import RequestStats
@@ -147,6 +148,8 @@ def sync(
     and (``publish``) replace the read-only BI snapshot (see :func:`pipelines.publish.publish_snapshot`).
 
     ``source_args`` maps a source name to keyword arguments for its source function (overriding config).
+    The data tests (``sql/tests``) run after the models; a failure raises
+    :class:`pipelines.datatests.DataTestsFailed` and leaves the previous BI snapshot in place.
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, before the models are built.
 
@@ -179,6 +182,7 @@ def sync(
         if runs:
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)
+                check_data_tests(con)  # raises DataTestsFailed: nothing is published from a broken warehouse
             if publish and not failures:
                 published = publish_snapshot(db_path, *bi_settings(db_path))
                 if on_publish:
