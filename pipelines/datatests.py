@@ -8,6 +8,11 @@ Rules: unique and not-null keys (staging, facts, detail reports); payments → i
 invoices; Aiwyn line items sum to the subtotal; invoice total = parts within a cent; open amount between 0
 and the total; every open invoice in exactly one bucket; report totals equal the facts' totals.
 Each test reads each relation it checks once.
+
+Soft deletes (``<source>.deletions``): deleted records stay in staging and in ``fct_invoices`` /
+``fct_payments`` (flagged ``is_deleted``), so a payment of a deleted invoice still finds it; deleted invoices
+do not count toward AR, deleted payments are not counted (nor checked against invoices) and deleted WIP is
+not in ``fct_wip``, in the facts-side sums as in the reports.
 """
 
 from __future__ import annotations

@@ -34,9 +34,17 @@ formatted from user input.
 History (SCD2): the state of an invoice / WIP entry / NRB as of date D is its version valid at the end of D
 (UTC), from the sources' own change timestamps (Aiwyn ``updatedAt``, iinsight ``last_update_utc``, Aimsio
 ``nrbUpdatedAt``); the first version we saw counts since the beginning of time; a record without history
-(loaded before the ``*_history`` tables existed) is its current row. Aimsio gives no deletion time: an NRB
-counts as deleted from when our sync saw it vanish (``aimsio.deletions.deleted_at``, the load time). See
+(loaded before the ``*_history`` tables existed) is its current row. See
 ``sql/intermediate/int_aiwyn__invoice_versions.sql``.
+
+Soft deletes: ``<source>.deletions`` (``entity, guid, deleted_at``) lists the records that vanished from a
+source (Aimsio NRBs from its stub lists; Aiwyn WIP entries, invoices and payments and iinsight invoices from
+``arwip sync --reconcile``; ``deleted_at`` null when the record came back). Sources give no deletion time: a
+record counts as deleted from when our sync saw it vanish (``deleted_at``, the load time). The staging models
+keep deleted records, flagged ``is_deleted`` / ``deleted_at`` (the state today, on every version: deletions
+keep no history); as of date D a record is deleted when ``deleted_at`` < D + 1 day (00:00 UTC), i.e. by the
+end of D: a deleted invoice does not count toward AR, a deleted payment pays nothing, a deleted piece of WIP
+is not outstanding.
 
 Money is ``DECIMAL(18,2)``; every date is a UTC calendar date.
 """
@@ -91,9 +99,11 @@ _SOURCE_TABLES: tuple[tuple[str, TableSpec], ...] = (
     ("aimsio", aimsio.NRBS),
     ("aimsio", aimsio.NRB_CHILDREN),
     ("aimsio", aimsio.JOB_ORDERS),
-    ("aimsio", aimsio.DELETIONS),
     ("iinsight", _IINSIGHT_INVOICES),
     ("iinsight", _IINSIGHT_INVOICE_ITEMS),
+    # the soft deletes: one table per source, all of Aimsio's spec (entity, guid, deleted_at,
+    # last_updated_at), filled by Aimsio's stub lists and by ``arwip sync --reconcile`` (Aiwyn, iinsight)
+    *((source, aimsio.DELETIONS) for source in ("aimsio", "aiwyn", "iinsight")),
 )
 
 # Every raw table the models read, as (schema, spec): the one list of them, each table followed by its

@@ -1,6 +1,10 @@
 -- materialized: table
 -- Every version of every invoice (SCD2), one row per (source_system, invoice_id, valid_from): the columns
--- of fct_invoices as the invoice was in that version (status, dates, amounts, counts_toward_ar), plus
+-- of fct_invoices as the invoice was in that version (status, dates, amounts; no is_deleted), where
+--   counts_toward_ar: by the version's status only (not cancelled / draft, not voided / reversed);
+--   deleted_at: when the invoice was found deleted (`<source>.deletions`: when our sync saw it vanish; null
+--     when not deleted or back again; the same on every version). As of day D it is out of AR when
+--     deleted_at < D + 1 day (00:00 UTC);
 --   valid_from / valid_to: the source's change timestamps (Aiwyn `updatedAt`, iinsight `last_update_utc`);
 --     valid in [valid_from, valid_to), valid_to null for the current version (is_current);
 --   version_number: 1 = the first version we saw, taken as valid since the beginning of time.
@@ -31,6 +35,7 @@ aiwyn_versions as (
         cast(vendor_outstanding_amount as decimal(18, 2)) as vendor_open_amount,
         true as is_open_from_payments,
         invoice_status not in ('CANCELLED', 'DRAFT') as counts_toward_ar,
+        deleted_at,
         valid_from,
         valid_to,
         version_number,
@@ -52,6 +57,7 @@ iinsight_versions as (
         cast(amount_payable as decimal(18, 2)) as vendor_open_amount,
         false as is_open_from_payments,
         invoice_status not in ('VOIDED', 'REVERSED') as counts_toward_ar,
+        deleted_at,
         valid_from,
         valid_to,
         version_number,

@@ -1,5 +1,7 @@
 -- Invoices of every source, one row per (source_system, invoice_id).
---   counts_toward_ar: not cancelled / draft (Aiwyn), not voided / reversed (iinsight).
+--   counts_toward_ar: not cancelled / draft (Aiwyn), not voided / reversed (iinsight), and not soft-deleted.
+--   is_deleted / deleted_at: the invoice vanished from the source (`<source>.deletions`, see the staging
+--     models); kept here, out of AR.
 --   is_open_from_payments: true when the open amount is total_amount minus the confirmed payments in
 --     fct_payments (Aiwyn); false when only the vendor's current open amount is known (iinsight:
 --     `total_amount_payable`, in vendor_open_amount).
@@ -28,7 +30,9 @@ aiwyn_invoices as (
         cast(total_amount as decimal(18, 2)) as total_amount,
         cast(vendor_outstanding_amount as decimal(18, 2)) as vendor_open_amount,
         true as is_open_from_payments,
-        invoice_status not in ('CANCELLED', 'DRAFT') as counts_toward_ar
+        invoice_status not in ('CANCELLED', 'DRAFT') and not is_deleted as counts_toward_ar,
+        is_deleted,
+        deleted_at
     from stg_aiwyn__invoices
 ),
 
@@ -45,7 +49,9 @@ iinsight_invoices as (
         cast(total_amount as decimal(18, 2)) as total_amount,
         cast(amount_payable as decimal(18, 2)) as vendor_open_amount,
         false as is_open_from_payments,
-        invoice_status not in ('VOIDED', 'REVERSED') as counts_toward_ar
+        invoice_status not in ('VOIDED', 'REVERSED') and not is_deleted as counts_toward_ar,
+        is_deleted,
+        deleted_at
     from stg_iinsight__invoices
 ),
 

@@ -1,5 +1,7 @@
 -- Payments applied to invoices, one row per (source_system, payment_id). Aiwyn only for now (iinsight
--- has no payments table yet). Only rows with is_confirmed reduce an invoice's open amount.
+-- has no payments table yet). Only rows with is_confirmed reduce an invoice's open amount, and not once
+-- deleted: is_deleted / deleted_at say the payment vanished from the source (`aiwyn.deletions`); as of day
+-- D it pays nothing when deleted_at < D + 1 day (00:00 UTC), so today a deleted payment counts nowhere.
 -- `invoice_id` is text, matching fct_invoices.invoice_id; payment_date is the UTC calendar date.
 
 with
@@ -18,7 +20,9 @@ aiwyn_payments as (
         currency,
         payment_method,
         payment_status,
-        is_confirmed
+        is_confirmed,
+        is_deleted,
+        deleted_at
     from stg_aiwyn__payments
 ),
 

@@ -1,6 +1,6 @@
 -- Work in progress of every source today, one row per (source_system, wip_id):
---   Aiwyn WIP entries (all of them; outstanding_amount = wip_value - billed_amount - write_off_amount,
---   which may be 0 for fully billed entries), and
+--   Aiwyn WIP entries (all but the soft-deleted ones, `aiwyn.deletions`; outstanding_amount = wip_value -
+--   billed_amount - write_off_amount, which may be 0 for fully billed entries), and
 --   Aimsio NRBs that are WIP (int_aimsio__wip_nrbs: top-level, billable, not internal, not deleted),
 --   valued at their total after markup, wip_type 'NRB'; an NRB billed into an invoice is billed at its
 --   value (billed_amount = wip_value, nothing outstanding); nothing is written off.
@@ -31,6 +31,7 @@ aiwyn_wip as (
             wip_value - coalesce(billed_amount, 0) - coalesce(write_off_amount, 0) as decimal(18, 2)
         ) as outstanding_amount
     from stg_aiwyn__wip
+    where not is_deleted
 ),
 
 aimsio_wip as (

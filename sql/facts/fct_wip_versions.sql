@@ -1,8 +1,9 @@
 -- materialized: table
 -- Every version of every piece of WIP (SCD2), one row per (source_system, wip_id, valid_from): the
 -- columns of fct_wip as the entry was in that version, plus
---   deleted_at: when the NRB was found deleted (Aimsio gives no deletion time: this is when our sync saw
---     it vanish, i.e. the load time; null when not deleted, and always null for Aiwyn);
+--   deleted_at: when the entry / NRB was found deleted (`aiwyn.deletions` / `aimsio.deletions`; the sources
+--     give no deletion time: this is when our sync saw it vanish, i.e. the load time; null when not deleted
+--     or back again; the same on every version). As of day D it is left out when deleted_at < D + 1 day;
 --   valid_from / valid_to / version_number / is_current as in fct_invoice_versions (change timestamps:
 --     Aiwyn `updatedAt`, Aimsio `nrbUpdatedAt`).
 -- Aiwyn: every version of every entry. Aimsio: the versions in which the NRB is WIP (top-level, billable,
@@ -47,7 +48,7 @@ aiwyn_versions as (
         cast(
             wip_value - coalesce(billed_amount, 0) - coalesce(write_off_amount, 0) as decimal(18, 2)
         ) as outstanding_amount,
-        cast(null as timestamp with time zone) as deleted_at,
+        deleted_at,
         valid_from,
         valid_to,
         version_number,

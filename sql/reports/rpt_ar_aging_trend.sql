@@ -5,8 +5,9 @@
 --     toward AR) through the month of as_of_date; for that last month, as_of_date itself (the current
 --     month's row is as of today).
 --   Each snapshot is computed exactly as rpt_ar_aging as of snapshot_date: every invoice in the version
---   valid at the end of that day, dated on or before it, counting toward AR; open_amount = total minus
---   CONFIRMED payments dated on or before it (Aiwyn) or the version's payable (iinsight); left out when 0;
+--   valid at the end of that day, dated on or before it, counting toward AR and not deleted by then;
+--   open_amount = total minus CONFIRMED payments dated on or before it and not deleted by then (Aiwyn) or
+--   the version's payable (iinsight); left out when 0;
 --   days past due and bucket as in rpt_invoices_as_of (configured buckets and basis).
 --   open_amount: sum over the group, DECIMAL(18,2); invoice_count: open invoices in the group;
 --   bucket_order: the bucket's position (1 = current).
@@ -34,7 +35,7 @@ report_settings as (
 ),
 
 -- validity ranges without nulls (version 1 from the beginning of time, the current one forever), so the
--- joins to the snapshots are plain range joins
+-- joins to the snapshots are plain range joins; a deleted invoice counts until deleted
 ar_versions as (
     select
         source_system,
@@ -49,37 +50,64 @@ ar_versions as (
             when version_number = 1 then cast('0001-01-01 00:00:00+00' as timestamp with time zone)
             else valid_from
         end as range_start,
-        coalesce(valid_to, cast('9999-12-31 00:00:00+00' as timestamp with time zone)) as range_end
+        least(
+            coalesce(valid_to, cast('9999-12-31 00:00:00+00' as timestamp with time zone)),
+            coalesce(deleted_at, cast('9999-12-31 00:00:00+00' as timestamp with time zone))
+        ) as range_end
     from fct_invoice_versions
     where counts_toward_ar
+),
+
+-- what confirmed payments change in what an invoice has been paid: + the amount on the payment date and,
+-- for a payment deleted later, - the amount on the UTC date of its deletion (as of a date D it counts while
+-- deleted_at >= D + 1 day, i.e. on the days before that date); one deleted on or before its payment date
+-- never counts
+payment_changes as (
+    select
+        source_system,
+        invoice_id,
+        payment_date as change_date,
+        payment_amount as paid_change
+    from fct_payments
+    where is_confirmed
+        and invoice_id is not null
+        and (deleted_at is null or cast(deleted_at at time zone 'UTC' as date) > payment_date)
+    union all
+    select
+        source_system,
+        invoice_id,
+        cast(deleted_at at time zone 'UTC' as date) as change_date,
+        0 - payment_amount as paid_change
+    from fct_payments
+    where is_confirmed
+        and invoice_id is not null
+        and cast(deleted_at at time zone 'UTC' as date) > payment_date
 ),
 
 payment_days as (
     select
         source_system,
         invoice_id,
-        payment_date,
-        sum(payment_amount) as paid_on_day
-    from fct_payments
-    where is_confirmed
-        and invoice_id is not null
-    group by source_system, invoice_id, payment_date
+        change_date,
+        sum(paid_change) as paid_on_day
+    from payment_changes
+    group by source_system, invoice_id, change_date
 ),
 
 -- what an invoice has been paid as a step function of the date: paid_amount on days paid_from through
--- paid_until - 1; the first step (nothing paid) runs from the beginning of time to the first payment
+-- paid_until - 1; the first step (nothing paid) runs from the beginning of time to the first change
 payment_steps as (
     select
         source_system,
         invoice_id,
-        payment_date as paid_from,
+        change_date as paid_from,
         coalesce(
-            lead(payment_date) over (partition by source_system, invoice_id order by payment_date),
+            lead(change_date) over (partition by source_system, invoice_id order by change_date),
             cast('9999-12-31' as date)
         ) as paid_until,
         sum(paid_on_day) over (
             partition by source_system, invoice_id
-            order by payment_date
+            order by change_date
             rows between unbounded preceding and current row
         ) as paid_amount
     from payment_days
@@ -88,7 +116,7 @@ payment_steps as (
         source_system,
         invoice_id,
         cast('0001-01-01' as date) as paid_from,
-        min(payment_date) as paid_until,
+        min(change_date) as paid_until,
         0 as paid_amount
     from payment_days
     group by source_system, invoice_id

@@ -3,7 +3,10 @@
 --   as_of_date: today (UTC) here; pipelines.models.report() swaps the `as_of` CTE for a fixed date.
 --   State (status, dates, total, iinsight's payable, counts_toward_ar): the invoice's version valid at the
 --     end of as_of_date (fct_invoice_versions: the change must be before as_of_date + 1 day, 00:00 UTC).
---   paid_amount: CONFIRMED payments dated on or before as_of_date (Aiwyn; null for iinsight).
+--   counts_toward_ar: the version's (by status), and false once the invoice is soft-deleted by the end of
+--     as_of_date (deleted_at < as_of_date + 1 day); a deleted invoice stays listed, out of AR.
+--   paid_amount: CONFIRMED payments dated on or before as_of_date and not deleted by its end (Aiwyn; null
+--     for iinsight).
 --   open_amount: total_amount - paid_amount (Aiwyn), or the version's `total_amount_payable` (iinsight).
 --   days_past_due: as_of_date - due_date (invoice_date when there is no due date), or as_of_date -
 --     invoice_date when reports.report_settings.aging_basis = 'invoice_date'.
@@ -49,6 +52,7 @@ payments_to_date as (
     where fct_payments.is_confirmed
         and fct_payments.invoice_id is not null
         and fct_payments.payment_date <= as_of_end.as_of_date
+        and (fct_payments.deleted_at is null or fct_payments.deleted_at >= as_of_end.valid_at)
     group by fct_payments.source_system, fct_payments.invoice_id
 ),
 
@@ -64,7 +68,9 @@ versions_as_of as (
         fct_invoice_versions.total_amount,
         fct_invoice_versions.vendor_open_amount,
         fct_invoice_versions.is_open_from_payments,
-        fct_invoice_versions.counts_toward_ar,
+        fct_invoice_versions.counts_toward_ar
+        and (fct_invoice_versions.deleted_at is null or fct_invoice_versions.deleted_at >= as_of_end.valid_at)
+            as counts_toward_ar,
         as_of_end.as_of_date
     from fct_invoice_versions
     cross join as_of_end

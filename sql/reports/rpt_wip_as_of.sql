@@ -3,8 +3,8 @@
 --   as_of_date: today (UTC) here; pipelines.models.report() swaps the `as_of` CTE for a fixed date.
 --   State: the version valid at the end of as_of_date (fct_wip_versions): Aiwyn value, billed and written
 --     off amounts; for an NRB, whether it was WIP then (billable, not internal, top-level) and billed, and
---     its total. An NRB deleted on or before the end of as_of_date (deleted_at < as_of_date + 1 day) is
---     left out.
+--     its total. An Aiwyn entry or NRB deleted on or before the end of as_of_date (deleted_at < as_of_date
+--     + 1 day) is left out.
 --   outstanding_amount: wip_value - billed_amount - write_off_amount (NRB: its total unless billed).
 --   age_days: as_of_date - logged_date; aging_bucket / bucket_order: the row of reports.aging_buckets
 --     holding age_days.

@@ -24,7 +24,8 @@ aging_buckets as (
 ),
 
 -- outstanding versions only (the others never count), with validity ranges without nulls: version 1 from
--- the beginning of time, the current one (and a never-deleted NRB) forever; an NRB counts until deleted
+-- the beginning of time, the current one (and a never-deleted entry) forever; a deleted Aiwyn entry or NRB
+-- counts until deleted
 outstanding_versions as (
     select
         source_system,

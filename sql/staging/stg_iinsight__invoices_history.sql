@@ -1,5 +1,6 @@
 -- Every version of the iinsight invoices the source loaded, one row per (invoice_id, last_update_utc): the raw
 -- `iinsight.invoices_history` (SCD2 source) with exactly the columns and renames of stg_iinsight__invoices.
+-- `is_deleted` / `deleted_at` are the record's deletion state today (iinsight.deletions keeps no history).
 -- The versions and their validity ranges are built in facts.int_iinsight__invoice_versions.
 
 with
@@ -38,38 +39,60 @@ invoices as (
     from iinsight.invoices_history
 ),
 
+deletions as (
+    select
+        entity,
+        guid,
+        deleted_at
+    from iinsight.deletions
+),
+
+deleted_invoices as (
+    select
+        guid,
+        max(deleted_at) as deleted_at
+    from deletions
+    where entity = 'invoices'
+        and deleted_at is not null
+    group by guid
+),
+
 final as (
     select
-        invoice_id,
-        company_id,
-        "to" as bill_to_name,
-        to_attention as bill_to_attention,
-        to_address as bill_to_address,
-        to_email as bill_to_email,
-        abn,
-        invoice_number,
-        case_number,
-        terms,
-        date_of_invoice as invoice_date,
-        due_date,
-        notes,
-        total_amount_payable as amount_payable,
-        client as case_client_name,
-        claim_no as claim_number,
-        provider_number,
-        assigned_to,
-        start_date as service_start_date,
-        end_date as service_end_date,
-        contact_id,
-        sub_total as subtotal_amount,
-        total_tax as tax_amount,
-        total as total_amount,
-        office_department_id,
-        office_department_name,
-        last_update as last_update_local_text,
-        last_update_utc as updated_at,
-        upper(status) as invoice_status
+        invoices.invoice_id,
+        invoices.company_id,
+        invoices."to" as bill_to_name,
+        invoices.to_attention as bill_to_attention,
+        invoices.to_address as bill_to_address,
+        invoices.to_email as bill_to_email,
+        invoices.abn,
+        invoices.invoice_number,
+        invoices.case_number,
+        invoices.terms,
+        invoices.date_of_invoice as invoice_date,
+        invoices.due_date,
+        invoices.notes,
+        invoices.total_amount_payable as amount_payable,
+        invoices.client as case_client_name,
+        invoices.claim_no as claim_number,
+        invoices.provider_number,
+        invoices.assigned_to,
+        invoices.start_date as service_start_date,
+        invoices.end_date as service_end_date,
+        invoices.contact_id,
+        invoices.sub_total as subtotal_amount,
+        invoices.total_tax as tax_amount,
+        invoices.total as total_amount,
+        invoices.office_department_id,
+        invoices.office_department_name,
+        invoices.last_update as last_update_local_text,
+        invoices.last_update_utc as updated_at,
+        upper(invoices.status) as invoice_status,
+        deleted_invoices.guid is not null as is_deleted,
+        deleted_invoices.deleted_at
     from invoices
+    left join deleted_invoices
+        on invoices.invoice_id = deleted_invoices.guid
 )
 
 select * from final

@@ -169,6 +169,23 @@ def test_one_breakage_fails_only_its_test(built: duckdb.DuckDBPyConnection, brea
     assert [f.name for f in failures] == [name]
 
 
+def test_deleted_payment_of_an_unknown_invoice_is_not_checked(built: duckdb.DuckDBPyConnection) -> None:
+    """A payment the source deleted (``aiwyn.deletions``) counts nowhere: its invoice may have vanished with it."""
+    built.begin()
+    try:
+        built.execute(
+            "insert into aiwyn.payments (id, invoice_id, amount, status, payment_date, updated_at)"
+            " values (50, 9999, 5.00, 'CONFIRMED', '2025-01-01 00:00:00+00', '2025-01-01 00:00:00+00')"
+        )
+        built.execute(
+            "insert into aiwyn.deletions (entity, guid, deleted_at) values ('payments', '50', '2025-01-02 00:00:00+00')"
+        )
+        failures = run_data_tests(built)
+    finally:
+        built.rollback()
+    assert failures == []
+
+
 def test_failures_are_counted_and_sampled(built: duckdb.DuckDBPyConnection) -> None:
     built.begin()
     try:
