@@ -3,7 +3,7 @@
 The API side uses the vendors' own aggregates where they exist (Aiwyn's search answers carry
 ``<entity>_aggregate.aggregate.count`` and ``sum``; Aimsio's stub list is the whole list) and otherwise
 reads everything (iinsight: all pages of every status). The warehouse side reads the merged tables,
-leaving out Aimsio records soft-deleted in ``aimsio.deletions``.
+leaving out records soft-deleted in ``<source>.deletions`` (Aimsio stub list, ``sync --reconcile``).
 """
 
 from __future__ import annotations
@@ -51,9 +51,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _warehouse(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+def _warehouse(
+    con: duckdb.DuckDBPyConnection, source: str, table: str, key: str, entity: str, money: str | None, changed: str
+) -> tuple[Any, ...]:
+    """``(rows, money sum, newest change)`` of a table, leaving out records soft-deleted in ``deletions``."""
+    total = f"sum(t.{money})" if money else "null"
+    sql = (
+        f"select count(*), {total}, max(t.{changed}) from {source}.{table} as t "
+        f"left join {source}.deletions as d on d.entity = ? and d.guid = cast(t.{key} as varchar) "
+        "where d.deleted_at is null"
+    )
     try:
-        return con.execute(sql).fetchall()[0]
+        return con.execute(sql, [entity]).fetchall()[0]
     except duckdb.CatalogException:
         return (0, None, None)
 
@@ -98,24 +107,19 @@ def verify(db_path: Path, sources: list[str]) -> list[Check]:
             api = session("aiwyn").run(lambda c: _aiwyn(c, start_date("aiwyn")))
             for entity, (table, money) in AIWYN.items():
                 column = {"totalAmount": "total_amount"}.get(money, money)
-                here = _warehouse(con, f"select count(*), sum({column}), max(updated_at) from aiwyn.{table}")
+                here = _warehouse(con, "aiwyn", table, "id", entity, column, "updated_at")
                 checks += _compare("aiwyn", entity, here, api[entity])
         if "aimsio" in sources:
             stubs = session("aimsio").run(lambda c: stub_list(c, "NonRecurringBillableItem", RequestStats()))
             start = start_date("aimsio")
             stamps = [datetime.fromtimestamp(int(s["updatedAt"]) / 1000, UTC) for s in stubs]
             stamps = [s for s in stamps if s >= start]
-            here = _warehouse(
-                con,
-                "select count(*), null, max(n.nrb_updated_at) from aimsio.nrbs as n "
-                "left join aimsio.deletions as d on d.entity = 'nrbs' and d.guid = n.nrb_guid "
-                "where d.deleted_at is null",
-            )
+            here = _warehouse(con, "aimsio", "nrbs", "nrb_guid", "nrbs", None, "nrb_updated_at")
             checks += _compare("aimsio", "nrbs", here, (len(stamps), None, max(stamps, default=None)))
         if "iinsight" in sources:
             version = int(setting("iinsight", "api_version", default=1))
             api = session("iinsight").run(lambda c: _iinsight(c, version, start_date("iinsight")))
-            here = _warehouse(con, "select count(*), sum(total), max(last_update_utc) from iinsight.invoices")
+            here = _warehouse(con, "iinsight", "invoices", "invoice_id", "invoices", "total", "last_update_utc")
             checks += _compare("iinsight", "invoices", here, api)
     return checks
 
