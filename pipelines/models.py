@@ -3,21 +3,30 @@
 Layers, one model per ``.sql`` file, file name = relation name:
 
 - ``sql/staging/``      → schema ``staging``: 1:1 with the raw tables (rename, cast, UTC dates), including the
-  ``*_history`` tables that keep every version the sources loaded.
+  ``*_history`` tables that keep every version the sources loaded (see History staging below).
 - ``sql/intermediate/`` → schema ``facts``: helper models of the facts, e.g. the SCD2 ``int_*_versions``.
 - ``sql/facts/``        → schema ``facts``: ``fct_invoices``, ``fct_payments``, ``fct_wip`` (today) and
   ``fct_invoice_versions``, ``fct_wip_versions`` (every version, with ``valid_from`` / ``valid_to``).
 - ``sql/reports/``      → schema ``reports``: AR aging, WIP outstanding, their by-client summaries, month-end
-  trends, KPIs and top overdue clients, as of today (UTC) in the views.
+  trends (over the snapshot dates of ``rpt_month_ends``), KPIs and top overdue clients, as of today (UTC) in
+  the views.
 - ``sql/tests/``        → not built: data tests run by :mod:`pipelines.datatests`.
 
 Every model is a view, except those whose SQL has a line ``-- materialized: table`` (the SCD2
 ``fct_*_versions``, whose validity ranges need a window over every version): tables computed at each build.
 
+History staging: a staging model ``<name>`` over a raw table that keeps history (its spec's ``history_table``,
+see :data:`RAW_TABLES`) has a line ``-- also built over <schema>.<table>_history as <name>_history`` at the top
+of its SQL, and is then also built as the model ``<name>_history``: the same SQL with every reference to the
+raw table rewritten (by sqlglot) to its versions table, which has the same columns (:func:`history_model`). So
+one file defines the staging of the current rows and of every version, with the same columns: e.g.
+``sql/staging/stg_aiwyn__invoices.sql`` defines ``staging.stg_aiwyn__invoices`` over ``aiwyn.invoices`` and
+``staging.stg_aiwyn__invoices_history`` over ``aiwyn.invoices_history``.
+
 Build order: the folders in that order; inside a folder alphabetically, except that a model is moved after
 any model of the same folder it reads (a schema-qualified reference in its SQL, e.g.
-``reports.rpt_ar_aging``). A model may read only raw tables, the report configuration tables and models built
-before it.
+``reports.rpt_ar_aging``); a ``*_history`` staging model comes right after the model it is derived from. A
+model may read only raw tables, the report configuration tables and models built before it.
 
 Report configuration (:class:`ReportConfig`: aging buckets and basis) is written by :func:`build_models` into
 the tables ``reports.aging_buckets (bucket_order, bucket_label, min_days, max_days)`` and
@@ -146,6 +155,11 @@ CONFIG_KEYS = {"aging_buckets": "reports.aging_buckets", "aging_basis": "reports
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
+_ALSO_BUILT_OVER = re.compile(r"^--\s*also built over\s+(\S+)\s+as\s+(\w+)\b", re.MULTILINE)
+# raw table -> its versions table (``schema.name``), for the raw tables that keep history
+_HISTORY_TABLES: dict[str, str] = {
+    f"{schema}.{spec.name}": f"{schema}.{spec.history_table}" for schema, spec in RAW_TABLES if spec.history_table
+}
 
 
 class ModelsNotBuilt(ValueError):
@@ -247,7 +261,8 @@ def report_config_from_dlt() -> ReportConfig:
 
 @dataclass(frozen=True)
 class Model:
-    """One SQL model: a view ``schema.name`` defined by the ``select`` in ``path``."""
+    """One SQL model: a view ``schema.name`` defined by the ``select`` in ``path`` (for a ``*_history`` staging
+    model, ``sql`` is that select rewritten over the versions table: see :func:`history_model`)."""
 
     name: str
     schema: str
@@ -285,6 +300,46 @@ def _read_sql(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip().rstrip(";").strip()
 
 
+def history_model(model: Model) -> Model | None:
+    """``model`` built over a versions table, when its SQL has a line ``-- also built over
+    <schema>.<table>_history as <model name>_history`` (else None): the model ``<model name>_history`` of the same
+    schema whose SQL is ``model``'s with every reference to the raw table ``<schema>.<table>`` rewritten to its
+    versions table (the raw table's spec's ``history_table``); same columns, same materialization. E.g.
+    ``staging.stg_aiwyn__invoices_history``, ``stg_aiwyn__invoices.sql`` over ``aiwyn.invoices_history``.
+
+    Raises:
+        ValueError: more than one such line, another name, or a table that is not the versions table of a raw
+            table the model reads.
+    """
+    found = _ALSO_BUILT_OVER.findall(model.sql)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(f"model {model.path}: one `-- also built over <table>_history as <name>` line at most")
+    history, name = found[0]
+    if name != f"{model.name}_history":
+        raise ValueError(f"model {model.path}: also built as {name!r}: name it {model.name}_history")
+    tree = sqlglot.parse_one(model.sql, read="duckdb")
+    tables = [t for t in tree.find_all(exp.Table) if _HISTORY_TABLES.get(f"{t.db}.{t.name}") == history]
+    if not tables:
+        raw = sorted(r for r in model.references() if r in _HISTORY_TABLES)
+        keeping = ", ".join(f"{r} (versions in {_HISTORY_TABLES[r]})" for r in raw) or "none"
+        raise ValueError(
+            f"model {model.path}: {history} is not the versions table of a raw table it reads; raw tables it"
+            f" reads that keep history: {keeping}"
+        )
+    for table in tables:
+        table.set("this", exp.to_identifier(history.split(".")[1]))
+    sql = "\n".join(
+        (
+            f"-- {model.schema}.{name}: {model.path.name} over {history}",
+            f"-- materialized: {model.materialized}",
+            tree.sql(dialect="duckdb", pretty=True, comments=False),
+        )
+    )
+    return Model(name, model.schema, model.path, sql)
+
+
 def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     """All models under ``sql_dir`` in build order (see the module docstring).
 
@@ -301,7 +356,8 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
                 raise ValueError(f"model file {path}: the name must be a lowercase identifier (a-z, 0-9, _)")
             model = Model(path.stem, schema, path, _read_sql(path))
             _ = model.materialized  # validates the marker
-            layer.append(model)
+            history = history_model(model)
+            layer.append([model] if history is None else [model, history])
         ordered += _order_layer(layer)
     known = {f"{schema}.{spec.name}" for schema, spec in RAW_TABLES} | set(CONFIG_TABLES)
     built: set[str] = set()
@@ -315,20 +371,24 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     return ordered
 
 
-def _order_layer(models: list[Model]) -> list[Model]:
-    """Alphabetical, except that a model comes after the models of the same folder it reads."""
-    names = {m.relation for m in models}
-    needs = {m.relation: m.references() & names - {m.relation} for m in models}
-    todo = list(models)
+def _order_layer(groups: list[list[Model]]) -> list[Model]:
+    """The models of one folder, each group being a file's model and the ``*_history`` model derived from it
+    (kept together, in that order): alphabetical, except that a group comes after the groups it reads."""
+    group_of = {m.relation: group[0].relation for group in groups for m in group}
+    needs = {
+        group[0].relation: {group_of[r] for m in group for r in m.references() if r in group_of} - {group[0].relation}
+        for group in groups
+    }
+    todo = list(groups)
     done: list[Model] = []
     placed: set[str] = set()
     while todo:
-        ready = next((m for m in todo if needs[m.relation] <= placed), None)
+        ready = next((g for g in todo if needs[g[0].relation] <= placed), None)
         if ready is None:
-            raise ValueError(f"models read each other in a cycle: {', '.join(m.relation for m in todo)}")
+            raise ValueError(f"models read each other in a cycle: {', '.join(g[0].relation for g in todo)}")
         todo.remove(ready)
-        done.append(ready)
-        placed.add(ready.relation)
+        done += ready
+        placed.add(ready[0].relation)
     return done
 
 

@@ -1,9 +1,9 @@
 -- AR aging at every month end, one row per (snapshot_date, source_system, client_name, aging_bucket) with
 -- an open amount, in date order: the trend of rpt_ar_aging.
---   as_of_date: today (UTC) here; pipelines.models.report() swaps the `as_of` CTE for a fixed date.
---   snapshot_date: the last day of every month from the month of the first invoice date (invoices counting
---     toward AR) through the month of as_of_date; for that last month, as_of_date itself (the current
---     month's row is as of today).
+--   snapshot_date: the month ends of rpt_month_ends, the last day of every month from the month of the first
+--     invoice date (invoices counting toward AR) through the month of as_of_date; for that last month,
+--     as_of_date itself (the current month's row is as of today). as_of_date: today (UTC) in the view;
+--     pipelines.models.report() sets the `as_of` CTE of rpt_month_ends to a fixed date.
 --   Each snapshot is computed exactly as rpt_ar_aging as of snapshot_date: every invoice in the version
 --   valid at the end of that day, dated on or before it, counting toward AR and not deleted by then;
 --   open_amount = total minus CONFIRMED payments dated on or before it and not deleted by then (Aiwyn) or
@@ -12,10 +12,10 @@
 --   open_amount: sum over the group, DECIMAL(18,2); invoice_count: open invoices in the group;
 --   bucket_order: the bucket's position (1 = current).
 
-with recursive
+with
 
-as_of as (
-    select cast(current_timestamp at time zone 'UTC' as date) as as_of_date
+rpt_month_ends as (
+    select * from reports.rpt_month_ends
 ),
 
 fct_invoice_versions as (
@@ -159,49 +159,23 @@ open_pieces as (
         and vendor_open_amount <> 0
 ),
 
-first_month as (
-    select cast(date_trunc('month', min(invoice_date)) as date) as month_start
-    from ar_versions
-),
-
-months (month_start) as (
-    select first_month.month_start
-    from first_month
-    cross join as_of
-    where first_month.month_start <= as_of.as_of_date
-    union all
-    select cast(months.month_start + interval '1 month' as date) as month_start
-    from months
-    cross join as_of
-    where cast(months.month_start + interval '1 month' as date) <= as_of.as_of_date
-),
-
-snapshot_ends as (
-    select
-        least(cast(months.month_start + interval '1 month' as date) - 1, as_of.as_of_date) as snapshot_date,
-        cast(least(cast(months.month_start + interval '1 month' as date), as_of.as_of_date + 1) as timestamp)
-            at time zone 'UTC' as valid_at
-    from months
-    cross join as_of
-),
-
 open_at_snapshots as (
     select
-        snapshot_ends.snapshot_date,
+        rpt_month_ends.snapshot_date,
         open_pieces.source_system,
         open_pieces.client_name,
         open_pieces.open_amount,
-        snapshot_ends.snapshot_date - case
+        rpt_month_ends.snapshot_date - case
             when report_settings.aging_basis = 'invoice_date' then open_pieces.invoice_date
             else coalesce(open_pieces.due_date, open_pieces.invoice_date)
         end as days_past_due
     from open_pieces
-    inner join snapshot_ends
-        on open_pieces.range_start < snapshot_ends.valid_at
-        and open_pieces.range_end >= snapshot_ends.valid_at
-        and open_pieces.invoice_date <= snapshot_ends.snapshot_date
-        and open_pieces.paid_from <= snapshot_ends.snapshot_date
-        and open_pieces.paid_until > snapshot_ends.snapshot_date
+    inner join rpt_month_ends
+        on open_pieces.range_start < rpt_month_ends.valid_at
+        and open_pieces.range_end >= rpt_month_ends.valid_at
+        and open_pieces.invoice_date <= rpt_month_ends.snapshot_date
+        and open_pieces.paid_from <= rpt_month_ends.snapshot_date
+        and open_pieces.paid_until > rpt_month_ends.snapshot_date
     cross join report_settings
 ),
 

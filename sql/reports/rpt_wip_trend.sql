@@ -1,18 +1,19 @@
 -- WIP outstanding at every month end, one row per (snapshot_date, source_system, client_name,
 -- aging_bucket) with an outstanding amount, in date order: the trend of rpt_wip_outstanding.
---   as_of_date: today (UTC) here; pipelines.models.report() swaps the `as_of` CTE for a fixed date.
---   snapshot_date: the last day of every month from the month of the first logged date through the month
---     of as_of_date; for that last month, as_of_date itself (the current month's row is as of today).
+--   snapshot_date: the month ends of rpt_month_ends, the last day of every month from the month of the first
+--     logged date through the month of as_of_date; for that last month, as_of_date itself (the current
+--     month's row is as of today). as_of_date: today (UTC) in the view; pipelines.models.report() sets the
+--     `as_of` CTE of rpt_month_ends to a fixed date.
 --   Each snapshot is computed exactly as rpt_wip_outstanding as of snapshot_date: every piece of WIP
 --   logged on or before it, in the version valid at the end of that day, not deleted by then, with
 --   outstanding_amount > 0; aged from its logged date into the configured buckets.
 --   outstanding_amount: sum over the group, DECIMAL(18,2); wip_count: pieces of WIP in the group;
 --   bucket_order: the bucket's position (1 = current).
 
-with recursive
+with
 
-as_of as (
-    select cast(current_timestamp at time zone 'UTC' as date) as as_of_date
+rpt_month_ends as (
+    select * from reports.rpt_month_ends
 ),
 
 fct_wip_versions as (
@@ -45,44 +46,18 @@ outstanding_versions as (
     where outstanding_amount > 0
 ),
 
-first_month as (
-    select cast(date_trunc('month', min(logged_date)) as date) as month_start
-    from fct_wip_versions
-),
-
-months (month_start) as (
-    select first_month.month_start
-    from first_month
-    cross join as_of
-    where first_month.month_start <= as_of.as_of_date
-    union all
-    select cast(months.month_start + interval '1 month' as date) as month_start
-    from months
-    cross join as_of
-    where cast(months.month_start + interval '1 month' as date) <= as_of.as_of_date
-),
-
-snapshot_ends as (
-    select
-        least(cast(months.month_start + interval '1 month' as date) - 1, as_of.as_of_date) as snapshot_date,
-        cast(least(cast(months.month_start + interval '1 month' as date), as_of.as_of_date + 1) as timestamp)
-            at time zone 'UTC' as valid_at
-    from months
-    cross join as_of
-),
-
 wip_at_snapshots as (
     select
-        snapshot_ends.snapshot_date,
+        rpt_month_ends.snapshot_date,
         outstanding_versions.source_system,
         outstanding_versions.client_name,
         outstanding_versions.outstanding_amount,
-        snapshot_ends.snapshot_date - outstanding_versions.logged_date as age_days
+        rpt_month_ends.snapshot_date - outstanding_versions.logged_date as age_days
     from outstanding_versions
-    inner join snapshot_ends
-        on outstanding_versions.logged_date <= snapshot_ends.snapshot_date
-        and outstanding_versions.range_start < snapshot_ends.valid_at
-        and outstanding_versions.range_end >= snapshot_ends.valid_at
+    inner join rpt_month_ends
+        on outstanding_versions.logged_date <= rpt_month_ends.snapshot_date
+        and outstanding_versions.range_start < rpt_month_ends.valid_at
+        and outstanding_versions.range_end >= rpt_month_ends.valid_at
 ),
 
 final as (

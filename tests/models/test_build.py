@@ -7,16 +7,21 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import sqlglot
 from models_dataset import AS_OF, aiwyn_invoices, load
+from sqlglot import exp
 
 from pipelines.models import (
     CONFIG_TABLES,
     MODEL_SCHEMAS,
     RAW_TABLES,
     REPORTS,
+    SQL_DIR,
+    Model,
     ReportConfig,
     build_models,
     discover_models,
+    history_model,
     report,
 )
 
@@ -32,10 +37,11 @@ FACTS_AND_REPORTS = [
     "facts.fct_payments",
     "facts.fct_wip",
     "facts.fct_wip_versions",
-    "reports.rpt_ar_aging_trend",
     "reports.rpt_invoices_as_of",
     "reports.rpt_ar_aging",
     "reports.rpt_ar_aging_by_client",
+    "reports.rpt_month_ends",
+    "reports.rpt_ar_aging_trend",
     "reports.rpt_top_overdue_clients",
     "reports.rpt_wip_as_of",
     "reports.rpt_kpis",
@@ -223,3 +229,82 @@ def test_bad_materialization_marker(tmp_path: Path) -> None:
     write(tmp_path, "staging", "a", "-- materialized: incremental\nselect id from aiwyn.wip")
     with pytest.raises(ValueError, match="materialized must be view or table"):
         discover_models(tmp_path)
+
+
+def test_history_staging_is_its_model_over_the_history_table() -> None:
+    """Each ``*_history`` staging view is built from its current model's file, which says so at its top: the same
+    query with only the raw table swapped for its ``*_history`` table, built right after it."""
+    models = discover_models()
+    derived = {m.relation: m for m in models if m.name != m.path.stem}
+    assert {name: m.path.name for name, m in derived.items()} == {
+        "staging.stg_aimsio__nrbs_history": "stg_aimsio__nrbs.sql",
+        "staging.stg_aiwyn__invoices_history": "stg_aiwyn__invoices.sql",
+        "staging.stg_aiwyn__wip_history": "stg_aiwyn__wip.sql",
+        "staging.stg_iinsight__invoices_history": "stg_iinsight__invoices.sql",
+    }
+    assert not list((SQL_DIR / "staging").glob("*_history.sql"))
+    for i, model in enumerate(models):
+        if model.relation not in derived:
+            continue
+        base = models[i - 1]
+        assert (base.path, base.name + "_history") == (model.path, model.name), model.relation
+        (history,) = model.references() & set(HISTORY_TABLES)
+        raw = history.removesuffix("_history")
+        assert model.references() == base.references() - {raw} | {history}
+        header = " ".join(base.path.read_text().splitlines()[:2])
+        assert f"-- also built over {history} as {model.name}" in header, base.path.name
+        back = sqlglot.parse_one(model.sql, read="duckdb")
+        for table in back.find_all(exp.Table):
+            if f"{table.db}.{table.name}" == history:
+                table.set("this", exp.to_identifier(raw.split(".")[1]))
+        expected = sqlglot.parse_one(base.sql, read="duckdb").sql(dialect="duckdb", comments=False)
+        assert back.sql(dialect="duckdb", comments=False) == expected, model.relation
+        assert model.materialized == base.materialized
+
+
+def test_history_model_is_kept_with_its_model_in_the_build_order(tmp_path: Path) -> None:
+    write(tmp_path, "staging", "a_first", "select * from staging.b_second_history")
+    marker = "-- also built over aiwyn.wip_history as b_second_history\n"
+    write(tmp_path, "staging", "b_second", marker + "select id from aiwyn.wip")
+    write(tmp_path, "staging", "c_third", "select id from aiwyn.wip")
+    order = [m.relation for m in discover_models(tmp_path)]
+    assert order == ["staging.b_second", "staging.b_second_history", "staging.a_first", "staging.c_third"]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        build_models(con, ReportConfig())
+        con.execute("insert into aiwyn.wip (id, updated_at) values (1, '2025-01-02 00:00:00+00')")
+        con.execute("insert into aiwyn.wip_history (id, updated_at) values (1, '2025-01-01 00:00:00+00')")
+        con.execute("insert into aiwyn.wip_history (id, updated_at) values (1, '2025-01-02 00:00:00+00')")
+        assert con.sql("select count(*) from staging.stg_aiwyn__wip_history").fetchall() == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("-- also built over aiwyn.invoices_history as x_history\nselect id from aiwyn.wip", "not the versions"),
+        ("-- also built over aiwyn.payments as x_history\nselect id from aiwyn.payments", "not the versions"),
+        ("-- also built over aiwyn.wip as x_history\nselect id from aiwyn.wip", "not the versions"),
+        ("-- also built over aiwyn.wip_history as x_versions\nselect id from aiwyn.wip", "name it x_history"),
+        (
+            "-- also built over aiwyn.wip_history as x_history\n-- also built over aiwyn.wip_history as y\n"
+            "select id from aiwyn.wip",
+            "one `-- also built over",
+        ),
+    ],
+)
+def test_bad_history_markers(tmp_path: Path, sql: str, message: str) -> None:
+    write(tmp_path, "staging", "x", sql)
+    with pytest.raises(ValueError, match=message):
+        discover_models(tmp_path)
+
+
+def test_history_model_rewrites_every_reference_and_keeps_the_materialization() -> None:
+    sql = (
+        "-- also built over aiwyn.wip_history as w_history\n-- materialized: table\n"
+        "with a as (select id from aiwyn.wip), b as (select w.id from aiwyn.wip as w)"
+        " select a.id from a join b on a.id = b.id"
+    )
+    derived = history_model(Model("w", "staging", Path("w.sql"), sql))
+    assert derived is not None
+    assert (derived.relation, derived.materialized) == ("staging.w_history", "table")
+    assert derived.references() == {"aiwyn.wip_history"}
+    assert history_model(Model("w", "staging", Path("w.sql"), "select id from aiwyn.wip")) is None
