@@ -46,7 +46,14 @@ def decode_json(body: bytes) -> Any:
 
 
 class SourceError(Exception):
-    """A source failed in a way a retry does not fix. ``str()`` is one line fit for the user; no secrets."""
+    """A source failed in a way a retry does not fix. ``str()`` is one line fit for the user; no secrets.
+
+    ``status`` is the HTTP status when the API answered with an error.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ConfigError(SourceError):
@@ -237,12 +244,12 @@ class ApiClient:
     def _interpret(self, method: str, path: str, status: int, body: bytes) -> Any:
         if status in (401, 403):
             raise ConfigError(
-                f"{self.name}: {method} {path} was refused (HTTP {status}); check {self._credentials_hint}"
+                f"{self.name}: {method} {path} was refused (HTTP {status}); check {self._credentials_hint}", status
             )
         if status == 404:
             return None
         if status >= 400:
-            raise SourceError(f"{self.name}: {method} {path} answered HTTP {status}: {body[:300]!r}")
+            raise SourceError(f"{self.name}: {method} {path} answered HTTP {status}: {body[:300]!r}", status)
         try:
             return decode_json(body) if body else None
         except msgspec.DecodeError:

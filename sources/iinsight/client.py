@@ -37,16 +37,27 @@ def iinsight_client(
                     headers=basic,
                     authenticated=False,
                 )
-            except ConfigError:
-                body = None  # refresh token expired or already rotated: log in again
+            except SourceError as exc:
+                if exc.status not in (400, 401, 403):
+                    raise
+                body = None  # refresh token expired or already rotated (invalid_grant): log in again
         if not isinstance(body, dict) or not body.get("access_token"):
-            body = await client.request(
-                "POST",
-                settings.LOGIN_PATH,
-                data={"grant_type": "password", "username": username, "password": password},
-                headers=basic,
-                authenticated=False,
-            )
+            try:
+                body = await client.request(
+                    "POST",
+                    settings.LOGIN_PATH,
+                    data={"grant_type": "password", "username": username, "password": password},
+                    headers=basic,
+                    authenticated=False,
+                )
+            except SourceError as exc:
+                if exc.status == 400:  # OAuth's invalid_grant: the user credentials are wrong
+                    raise ConfigError(
+                        "iinsight: login refused (invalid_grant); check SOURCES__IINSIGHT__USERNAME and "
+                        "SOURCES__IINSIGHT__PASSWORD",
+                        400,
+                    ) from None
+                raise
         if not isinstance(body, dict) or not body.get("access_token"):
             raise ConfigError("iinsight: login returned no access_token; check SOURCES__IINSIGHT__USERNAME")
         refresh["token"] = body.get("refresh_token") or ""
