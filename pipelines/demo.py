@@ -51,7 +51,7 @@ def run_demo(
     seed: int,
     console: Console,
     out: Console,
-    sync: Callable[[Path, list[str] | None], Any],
+    sync: Callable[..., Any],
     write_page: Callable[[Path, str, Any, Path], Path],
 ) -> None:
     """Run the demo into ``db`` (recreated); progress to ``console``, reports to ``out``; ``sync`` and
@@ -69,8 +69,8 @@ def run_demo(
         counts = firm.activity(fraction=0.02)
         changed = ", ".join(f"{entity} {sum(kinds.values())}" for entity, kinds in counts.items())
         console.print(f"\n[bold]Activity[/] in the vendor systems: {changed}")
-        console.print("\n[bold]Second sync[/] (only what changed)")
-        sync(db, None)
+        console.print("\n[bold]Second sync[/] (only what changed; then reconcile the ids with the sources)")
+        sync(db, None, reconcile=True)
     with duckdb.connect(str(db), read_only=True) as con:
         for name, title in (("aging", "AR aging by client"), ("wip", "WIP outstanding by client")):
             out.print(to_rich(report(con, name, by_client=True), f"{title}, as of today", limit=15))

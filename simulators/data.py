@@ -28,6 +28,24 @@ WIP_ID0, INVOICE_ID0, LINE_ID0, PAYMENT_ID0, IINSIGHT_ID0, COST_ID0 = 100_001, 4
 differs from string order)."""
 
 
+# Job columns that may be null in every generated row; their type cannot be inferred from the values then.
+_JOB_NULLABLE = {
+    "job_end_date": pa.timestamp("us", tz="UTC"),
+    "job_assignee_employee_number": pa.string(),
+    "job_assignee_full_name": pa.string(),
+    "job_assignee_user_name": pa.string(),
+}
+
+
+def _typed(table: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
+    """`table` with the all-null columns named in `types` given their real type."""
+    for name, kind in types.items():
+        i = table.schema.get_field_index(name)
+        if i >= 0 and pa.types.is_null(table.schema.field(i).type):
+            table = table.set_column(i, name, pa.nulls(table.num_rows, kind))
+    return table
+
+
 @dataclass(frozen=True)
 class FirmSize:
     """Exact row counts of a firm, plus the status mix knobs (shares of the entity, exact by rounding).
@@ -219,7 +237,7 @@ class Firm:
         self._create("aiwyn_payments", pays)
         rng = np.random.default_rng([self.seed, 3])
         jobs = gen_jobs(rng, ctx, size.job_orders)
-        self._create("aimsio_jobs", pa.Table.from_pylist(jobs))
+        self._create("aimsio_jobs", _typed(pa.Table.from_pylist(jobs), _JOB_NULLABLE))
         self._create("aimsio_nrbs", pa.Table.from_pylist(gen_nrbs(rng, ctx, jobs, size.nrbs, 1), NRB_SCHEMA))
         ii, items = gen_iinsight(np.random.default_rng([self.seed, 4]), ctx, size.iinsight_invoices,
                                  (IINSIGHT_ID0, COST_ID0), (size.iinsight_voided_share, size.iinsight_reversed_share))

@@ -106,6 +106,21 @@ class HttpSettings:
     verify_tls: bool = True
 
 
+@dataclass
+class Throttle:
+    """The politeness budget of one API: at most ``max_in_flight`` requests at once and, with a rate, request
+    starts spaced so no 1-second window holds more than ``rate_per_s`` (2% margin for timing jitter).
+    Shared by every client a :class:`Session` creates, so the budget holds across clients."""
+
+    slots: asyncio.Semaphore
+    limiter: AsyncLimiter | None
+
+    @classmethod
+    def of(cls, settings: HttpSettings) -> Throttle:
+        rate = settings.rate_per_s
+        return cls(asyncio.Semaphore(settings.max_in_flight), AsyncLimiter(1, 1.02 / rate) if rate else None)
+
+
 def _retry_after(exc: BaseException) -> float | None:
     return exc.retry_after if isinstance(exc, RetriableError) else None
 
@@ -159,8 +174,7 @@ class ApiClient:
             ),
             headers={"Accept": "application/json", "User-Agent": "arwip"},
         )
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
-        self._limiter = AsyncLimiter(1, 1 / settings.rate_per_s) if settings.rate_per_s else None
+        self.throttle = Throttle.of(settings)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -226,9 +240,9 @@ class ApiClient:
         if authenticated and self.auth:
             headers.update(await self.auth.headers(self))
         send_kwargs = {k: v for k, v in kwargs.items() if k != "headers"}
-        async with self._slots:
-            if self._limiter:
-                await self._limiter.acquire()
+        async with self.throttle.slots:
+            if self.throttle.limiter:
+                await self.throttle.limiter.acquire()
             for c in counters:
                 c.requests += 1
             response = await self._http.request(method, path, headers=headers, **send_kwargs)
@@ -367,6 +381,7 @@ class Session:
     def __init__(self, make_client: Callable[[], ApiClient]) -> None:
         self._make_client = make_client
         self._client: ApiClient | None = None
+        self._throttle: Throttle | None = None
         self._users = 0
         self._lock = threading.Lock()
         self.stats = RequestStats()
@@ -415,6 +430,10 @@ class Session:
         with self._lock:
             if self._client is None:
                 self._client = self._make_client()
+                if self._throttle is None:
+                    self._throttle = self._client.throttle
+                else:  # the API's budget outlives each client
+                    self._client.throttle = self._throttle
             self._users += 1
             return self._client
 

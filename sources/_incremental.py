@@ -166,6 +166,9 @@ def changed_batches(
     mark.save()
 
 
+DELETED = "_deleted"  # hard-delete flag of child tables: a tombstone row removes a parent's old children
+
+
 def children(
     spec: TableSpec,
     parents: Iterable[dict[str, Any]],
@@ -178,15 +181,44 @@ def children(
     """Emit the nested list ``field_name`` of each parent row as child table ``spec`` (see ``explode``).
 
     The child table is merged with the delete-insert strategy on the parent key, so a changed parent's
-    children replace its old ones.
+    children replace its old ones. A parent that now has no children gets one tombstone row (flagged in
+    column ``_deleted``, dlt's ``hard_delete`` hint), which removes its old children and is not stored.
     """
+    parents = [p for p in parents if isinstance(p, dict)]
+    child_key, parent_field = next(iter(parent_keys.items()))
+    by_source = {f.source: f for f in spec.fields}
+    merge_key = by_source[child_key].name
     parsed = spec.to_arrow(explode(parents, field_name, parent_keys, position))
-    merge_key = {f.source: f.name for f in spec.fields}[next(iter(parent_keys))]
-    parsed.table = _not_null(parsed.table, (merge_key,))
+    childless = {p.get(parent_field) for p in parents} - {
+        r.get(child_key) for r in explode(parents, field_name, parent_keys)
+    }
+    childless.discard(None)
+    table = parsed.table.append_column(DELETED, pa.array([False] * parsed.table.num_rows, pa.bool_()))
+    if childless:
+        table = pa.concat_tables([table, _tombstones(spec, table.schema, merge_key, sorted(childless, key=str))])
+    parsed.table = _not_null(table, (merge_key,))
     hints = dlt.mark.make_hints(
         table_name=spec.name,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=spec.primary_key,
         merge_key=merge_key,
+        columns={DELETED: {"name": DELETED, "data_type": "bool", "hard_delete": True}},
     )
     yield from emit(parsed, stats, source, hints)
+
+
+def _tombstones(spec: TableSpec, schema: pa.Schema, merge_key: str, keys: list[Any]) -> pa.Table:
+    """One row per parent key: the merge key set, other key columns a placeholder, ``_deleted`` true."""
+    kinds = {f.name: f.kind for f in spec.fields}
+    columns = []
+    for column in schema:
+        if column.name == merge_key:
+            columns.append(kinds[merge_key].convert(keys).cast(column.type))
+        elif column.name == DELETED:
+            columns.append(pa.array([True] * len(keys), pa.bool_()))
+        elif column.name in spec.primary_key:  # NOT NULL: a placeholder, never stored
+            placeholder = 0 if pa.types.is_integer(column.type) else ""
+            columns.append(pa.array([placeholder] * len(keys), column.type))
+        else:
+            columns.append(pa.nulls(len(keys), column.type))
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -46,7 +46,13 @@ def test_money_is_exact_from_json_number_text():
 
 def test_string_amounts_ids_and_dates_parse():
     rows = [
-        {"id": "1686", "amount": "143.00", "day": "01-03-2024", "at": "2024-02-29T17:58:54Z", "updatedAt": 1747849689000},
+        {
+            "id": "1686",
+            "amount": "143.00",
+            "day": "01-03-2024",
+            "at": "2024-02-29T17:58:54Z",
+            "updatedAt": 1747849689000,
+        },
         {"id": "7", "amount": "-158.00", "day": "31-12-2024", "at": "2024-03-01T12:00:00+10:00", "ok": "Yes"},
     ]
     parsed = SPEC.to_arrow(rows)
