@@ -1,0 +1,148 @@
+"""Bad input: records that do not parse go to ``<source>.quarantine`` and the rest loads; ``--strict`` makes
+that exit 3; fields a vendor adds are kept; a page that is not JSON fails the source cleanly.
+
+The simulators serve only well-formed data. An unknown enum value is written into the firm's store; the
+values the store's types cannot hold (a date ``31-02-2024``, an amount ``abc``, a missing id, a new field)
+are put into the simulators' answers by a test-side interceptor (``tests/chaos/asgi.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from simulators import Firm, SimSettings, SimulatorCluster
+from tests.chaos.asgi import Intercept
+from tests.chaos.harness import NOW, SyncResult, run_sync, sync_env
+from tests.chaos.reconcile import reconcile
+
+BAD_WIP_ID = 100005  # its type becomes OVERTIME (unknown) in the store
+BAD_DATE, BAD_AMOUNT, NO_ID = "905", "906", "907"  # iinsight v1 invoices, spoiled in the answers
+
+
+def _loads(body: bytes):
+    return json.loads(body, parse_float=orjson.Fragment)  # keeps the numbers' exact text
+
+
+def _spoil_iinsight(scope, status, body):
+    if scope["path"] != "/api1/invoices" or status != 200:
+        return None
+    rows = _loads(body)
+    for row in rows:
+        if row["invoice_id"] == BAD_DATE:
+            row["date_of_invoice"] = "31-02-2024"
+        elif row["invoice_id"] == BAD_AMOUNT:
+            row["total_amount_payable"] = "abc"
+        elif row["invoice_id"] == NO_ID:
+            row["invoice_id"] = None
+        row["office_region"] = "NSW"  # a field the vendor added
+    return orjson.dumps(rows)
+
+
+class Spoiled:
+    """A sync of a firm with five bad records (the module's fixture)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.firm = Firm(seed=1, size="tiny", now=NOW)
+        self.nrb = self.firm.truth().aimsio_nrbs["nrb_guid"][0].as_py()
+        self.firm.write(lambda con, t: con.execute(
+            "UPDATE aiwyn_wip SET type = 'OVERTIME', updated_at = ? WHERE id = ?", [t, BAD_WIP_ID]).fetchall())
+        self.cluster = SimulatorCluster(self.firm, SimSettings())
+        self.cluster.apps["iinsight"] = Intercept(self.cluster.apps["iinsight"], after=_spoil_iinsight)
+        self.cluster.apps["aimsio"] = Intercept(self.cluster.apps["aimsio"], after=self._spoil_nrb)
+        self.db = tmp / "w.duckdb"
+
+    def _spoil_nrb(self, scope, status, body):
+        if status != 200 or not scope["path"].endswith(f"/NonRecurringBillableItem/{self.nrb}"):
+            return None
+        row = _loads(body)
+        row["nrbTotalAfterMarkup"] = "n/a"
+        return orjson.dumps(row)
+
+    def sync(self, *args: str) -> SyncResult:
+        return run_sync(self.db, sync_env(self.cluster, SOURCES__IINSIGHT__API_VERSION=1), *args)
+
+    def rows(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def spoiled(tmp_path_factory) -> Iterator[tuple[Spoiled, SyncResult]]:
+    s = Spoiled(tmp_path_factory.mktemp("spoiled"))
+    with s.cluster:
+        yield s, s.sync("--strict")
+
+
+def test_strict_sync_exits_3_and_says_how_many_were_quarantined(spoiled):
+    _, result = spoiled
+    assert result.returncode == 3, result.describe()
+    assert "5 record(s) quarantined" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_records_are_quarantined_with_reason_and_payload(spoiled):
+    s, _ = spoiled
+    rows = s.rows("SELECT source, entity, record_key, reason, payload FROM aiwyn.quarantine UNION ALL "
+                  "SELECT source, entity, record_key, reason, payload FROM aimsio.quarantine UNION ALL "
+                  "SELECT source, entity, record_key, reason, payload FROM iinsight.quarantine")
+    found = {(src, entity, key): (reason, json.loads(payload)) for src, entity, key, reason, payload in rows}
+    expected = {
+        ("aiwyn", "wip", str(BAD_WIP_ID)): ("'type'", "type", "OVERTIME"),
+        ("aimsio", "nrbs", s.nrb): ("'nrbTotalAfterMarkup'", "nrbTotalAfterMarkup", "n/a"),
+        ("iinsight", "invoices", BAD_DATE): ("'date_of_invoice'", "date_of_invoice", "31-02-2024"),
+        ("iinsight", "invoices", BAD_AMOUNT): ("'total_amount_payable'", "total_amount_payable", "abc"),
+        ("iinsight", "invoices", None): ("'invoice_id'", "invoice_number", "VIC2013907"),
+    }
+    assert set(found) == set(expected), found.keys()
+    for key, (in_reason, field, value) in expected.items():
+        reason, payload = found[key]
+        assert in_reason in reason and payload[field] == value, (key, reason, payload.get(field))
+
+
+def test_everything_else_loads_and_new_fields_are_kept(spoiled):
+    s, _ = spoiled
+    result = reconcile(s.db, s.firm, reports=False, iinsight_api_version=1)
+    bad = {"aiwyn_wip": {str(BAD_WIP_ID)}, "aimsio_nrbs": {s.nrb}, "iinsight_invoices": {BAD_DATE, BAD_AMOUNT, NO_ID}}
+    for name, table in result.tables.items():
+        assert table.duplicate == table.extra == table.stale == 0, result.summary()
+        assert table.missing == len(bad.get(name, ())) or name.endswith(("_items", "_children")), result.summary()
+    loaded = {r[0] for r in s.rows("SELECT invoice_id FROM iinsight.invoices")}
+    assert not loaded & {BAD_DATE, BAD_AMOUNT, NO_ID}
+    assert s.rows("SELECT DISTINCT office_region FROM iinsight.invoices") == [("NSW",)]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG quarantine has no load id: sources/_incremental.py emit writes "
+                   "source, entity, record_key, reason, payload, quarantined_at; dlt adds no _dlt_load_id to Arrow "
+                   "tables (normalize.parquet_normalizer.add_dlt_load_id is off), so a quarantined record cannot "
+                   "be tied to the load (_dlt_loads) that met it. Add a load_id column (dlt.current.load_package()"
+                   "['load_id']) or turn add_dlt_load_id on")
+def test_quarantined_records_carry_the_load_id(spoiled):
+    s, _ = spoiled
+    columns = {r[0] for r in s.rows("SELECT column_name FROM information_schema.columns "
+                                    "WHERE table_schema = 'iinsight' AND table_name = 'quarantine'")}
+    load_id = next((c for c in ("load_id", "_dlt_load_id") if c in columns), None)
+    assert load_id, sorted(columns)
+    loads = {r[0] for r in s.rows("SELECT load_id FROM iinsight._dlt_loads")}
+    assert {r[0] for r in s.rows(f"SELECT {load_id} FROM iinsight.quarantine")} <= loads
+
+
+def test_a_page_that_is_not_json_fails_that_source_cleanly_and_the_others_load(cluster, tmp_path):
+    """Every attempt at the iinsight invoice list gets an HTML maintenance page: after its retries the source
+    fails with one line, exit 1; Aiwyn and Aimsio still load."""
+    firm = Firm(seed=1, size="tiny", now=NOW)
+    page = b"<html><body>Down for maintenance</body></html>"
+    sims = cluster(firm, before={"iinsight": lambda scope: (200, page) if scope["path"] == "/api1/invoices" else None})
+    db = tmp_path / "w.duckdb"
+    result = run_sync(db, sync_env(sims, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.1))
+    assert result.returncode == 1 and not result.hung, result.describe()
+    assert "Traceback" not in result.output, result.describe()
+    message = result.error_message()
+    assert message.startswith("error: iinsight:") and "not complete JSON" in message, message
+    others = reconcile(db, firm, sources=["aiwyn", "aimsio"])
+    assert others.differences == 0, others.summary()
