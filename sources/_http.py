@@ -13,6 +13,7 @@ loop and hands the items to dlt's (synchronous) resource generators.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -201,7 +202,6 @@ class ApiClient:
             stop=stop_after_attempt(self.settings.max_attempts),
             reraise=True,
         )
-        reauthed = False
         try:
             async for attempt in retrying:
                 with attempt:
@@ -209,12 +209,14 @@ class ApiClient:
                         for c in counters:
                             c.retries += 1
                     status, body = await self._send(method, path, authenticated, counters, kwargs)
-                    if status == 401 and authenticated and self.auth and not reauthed:
-                        reauthed = True
+                    if status == 401 and authenticated and self.auth:
                         for c in counters:
                             c.reauths += 1
-                        self.auth.invalidate()
+                        self.auth.invalidate()  # a new token (the key was accepted, or this raised ConfigError)
                         status, body = await self._send(method, path, authenticated, counters, kwargs)
+                        last = attempt.retry_state.attempt_number >= self.settings.max_attempts
+                        if status == 401 and not last:  # revoked again meanwhile: retry, don't blame the key
+                            raise RetriableError("HTTP 401 right after re-authentication")
                     return self._interpret(method, path, status, body)
         except httpx.ConnectError as exc:
             raise ConfigError(
@@ -351,6 +353,7 @@ async def merge(iterators: list[AsyncIterator[T]], buffer: int = 8) -> AsyncIter
 
     tasks = [asyncio.ensure_future(drain(it)) for it in iterators]
     done_all = asyncio.ensure_future(asyncio.gather(*tasks))
+    done_all.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no "never retrieved" log
     try:
         while True:
             getter = asyncio.ensure_future(out.get())
@@ -387,18 +390,31 @@ class Session:
         self.stats = RequestStats()
 
     def iterate(self, factory: Callable[[ApiClient], AsyncIterator[T]], prefetch: int = 4) -> Iterator[T]:
-        """Yield the items of ``factory(client)``; exceptions raised there are re-raised here."""
+        """Yield the items of ``factory(client)``; exceptions raised there are re-raised here.
+
+        When the consumer stops early (an error, or dlt closing the generator) the producer is cancelled
+        and nothing is left blocked.
+        """
         loop = _Loop.get()
         items: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
+        closing = threading.Event()
         client = self._acquire()
+
+        def put(item: Any) -> None:  # runs in a worker thread; gives up once the consumer is gone
+            while not closing.is_set():
+                try:
+                    items.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
 
         async def pump() -> None:
             try:
                 async for item in factory(client):
-                    await asyncio.to_thread(items.put, item)
-                await asyncio.to_thread(items.put, _END)
-            except BaseException as exc:  # handed to the consumer thread
-                await asyncio.to_thread(items.put, exc)
+                    await asyncio.to_thread(put, item)
+                await asyncio.to_thread(put, _END)
+            except Exception as exc:  # handed to the consumer thread
+                await asyncio.to_thread(put, exc)
 
         future = asyncio.run_coroutine_threadsafe(pump(), loop)
         try:
@@ -410,12 +426,8 @@ class Session:
                     raise item
                 yield item
         finally:
+            closing.set()
             future.cancel()
-            while not future.done():  # unblock a pending put so the pump can finish
-                try:
-                    items.get(timeout=0.05)
-                except queue.Empty:
-                    pass
             self._release(client)
 
     def run(self, factory: Callable[[ApiClient], Awaitable[T]]) -> T:
@@ -446,4 +458,8 @@ class Session:
         for key, value in vars(client.stats).items():
             if isinstance(value, int):
                 setattr(self.stats, key, getattr(self.stats, key) + value)
-        asyncio.run_coroutine_threadsafe(client.aclose(), _Loop.get()).result()
+        loop = _Loop.get()
+        if loop.is_running():  # not at interpreter shutdown, when the loop thread is already gone
+            closed = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+            with contextlib.suppress(Exception):
+                closed.result(timeout=10)

@@ -85,12 +85,22 @@ def aimsio(
         back = [g for g in current if g in deleted and g in loaded]
         yield from _deletions(name, vanished, back, loaded, deleted, stats)
 
-    @dlt.resource(name="nrbs", primary_key="nrb_guid", write_disposition="merge")
+    @dlt.resource(
+        name="nrbs",
+        primary_key="nrb_guid",
+        write_disposition="merge",
+        columns={"nrb_updated_at": {"dedup_sort": "desc"}},
+    )
     def nrbs() -> Iterator[Any]:
         """NRBs (``/NonRecurringBillableItem``), their ``nrbChildren`` (table ``nrb_children``)."""
         yield from sync_entity("nrbs")
 
-    @dlt.resource(name="job_orders", primary_key="job_guid", write_disposition="merge")
+    @dlt.resource(
+        name="job_orders",
+        primary_key="job_guid",
+        write_disposition="merge",
+        columns={"job_updated_at": {"dedup_sort": "desc"}},
+    )
     def job_orders() -> Iterator[Any]:
         """Job orders (``/JobOrder``): job number, name and client of the NRBs."""
         yield from sync_entity("job_orders")

@@ -62,7 +62,14 @@ def aiwyn(
         return changed_batches(pages, spec, mark, "updated_at", stats)
 
     def merged(spec: TableSpec) -> dict[str, Any]:
-        return {"name": spec.name, "primary_key": spec.primary_key, "write_disposition": "merge"}
+        # a record read twice in one run (it changed while we paged): the newest version wins the merge
+        newest_wins = {"updated_at": {"dedup_sort": "desc"}}
+        return {
+            "name": spec.name,
+            "primary_key": spec.primary_key,
+            "write_disposition": "merge",
+            "columns": newest_wins,
+        }
 
     @dlt.resource(**merged(settings.WIP))
     def wip() -> Iterator[Any]:

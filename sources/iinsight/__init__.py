@@ -63,7 +63,12 @@ def iinsight(
     session = Session(lambda: iinsight_client(base_url, client_id, client_secret, username, password, http))
     tally = {} if tally is None else tally
 
-    @dlt.resource(name="invoices", primary_key="invoice_id", write_disposition="merge")
+    @dlt.resource(
+        name="invoices",
+        primary_key="invoice_id",
+        write_disposition="merge",
+        columns={"last_update_utc": {"dedup_sort": "desc"}},  # read twice in a run (re-scan): newest wins
+    )
     def invoices() -> Iterator[Any]:
         """Invoices by status under ``modified_since``; items to table ``invoice_items``."""
         stats = tally.setdefault("invoices", RequestStats())

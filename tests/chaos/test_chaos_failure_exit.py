@@ -40,20 +40,11 @@ def test_the_other_sources_are_loaded(failed):
     assert others.differences == 0, others.summary()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG hang-after-failure: sources/_http.py Session.iterate: when a consumer "
-                   "stops early (dlt closes the other resources' generators after one failed), `future.cancel()` "
-                   "marks the concurrent future done at once, so the drain loop in `finally` never runs and the "
-                   "pump's `asyncio.to_thread(items.put, ...)` stays blocked on the full queue in an 'arwip-put' "
-                   "executor thread; the interpreter joins that thread at exit and `arwip sync` never ends")
 def test_the_process_exits(failed):
     _, _, result = failed
     assert not result.hung, result.describe()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG traceback on stderr: sources/_http.py merge() cancels the keyset-slice "
-                   "tasks and the gather future but never retrieves the gather's CancelledError, so asyncio logs "
-                   "'_GatheringFuture exception was never retrieved' with a full traceback to stderr (retrieve it, "
-                   "e.g. done_all.add_done_callback(lambda f: f.cancelled() or f.exception()))")
 def test_no_traceback_is_printed(failed):
     _, _, result = failed
     assert "Traceback" not in result.output, result.stderr

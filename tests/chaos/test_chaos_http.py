@@ -104,11 +104,6 @@ def test_iinsight_refresh_answer_lost_after_rotation_logs_in_again(cluster):
         "/auth/login 200", "/auth/refresh 200", "/auth/refresh 400", "/auth/login 200"], seen
 
 
-@pytest.mark.xfail(strict=True, reason="BUG reauth-401-twice: sources/_http.py ApiClient.request re-authenticates "
-                   "once per request and _interpret turns any later 401 into a ConfigError, even right after the "
-                   "token endpoint accepted the key: a token revoked again during one request (the simulators' "
-                   "expire_token fault on the resend, or on a concurrent request) fails the whole sync with exit 2 "
-                   "'check SOURCES__AIWYN__JWT_API_KEY'")
 def test_a_token_revoked_again_right_after_reauthentication_is_retried(cluster):
     revoked: list[str] = []
 

@@ -61,11 +61,6 @@ def _pay_invoice(firm: Firm):
     return change
 
 
-@pytest.mark.xfail(strict=True, reason="BUG merge-keeps-older-version: the entry is read twice in one run (old "
-                   "version on page 1, new one past the keyset), both versions land in one load and dlt's merge "
-                   "keeps the older one in aiwyn.wip (no dedup_sort on updated_at); the watermark's boundary "
-                   "de-dup never reads it again. The as-of reports (history) are right, aiwyn.wip / fct_wip / the "
-                   "BI snapshot keep the old amounts for good and every later sync exits 4 (data tests)")
 def test_aiwyn_entry_billed_while_paging_ends_current(cluster, tmp_path):
     firm = Firm(seed=2, size="tiny", now=NOW)  # 120 WIP entries: pages of 60, read by one keyset (no slices)
     change = _bill_wip(firm)
@@ -83,10 +78,6 @@ def test_aiwyn_entry_billed_while_paging_ends_current(cluster, tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[-1].describe()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG merge-keeps-older-version: the invoice is read twice in one run "
-                   "(page 1, then at the end of the order; sources/iinsight/__init__.py emits both versions) and "
-                   "dlt's merge keeps the older one in iinsight.invoices: the current table keeps the unpaid "
-                   "amount for good, every later sync exits 4 (data tests)")
 def test_iinsight_invoice_paid_while_paging_ends_current(cluster, tmp_path):
     firm = Firm(seed=3, size=IINSIGHT_SIZE, now=NOW)
     change = _pay_invoice(firm)
