@@ -73,7 +73,7 @@ def _fail(exc: BaseException) -> NoReturn:
     if os.environ.get("ARWIP_DEBUG"):
         raise exc
     message, code = explain(exc)
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, for logs
     raise typer.Exit(code)
 
 

@@ -33,11 +33,12 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _missing(exc: ConfigFieldMissingException) -> str:
+    """Name each missing key as the environment variable a user sets (``SOURCES__AIWYN__JWT_API_KEY``)."""
     keys = []
     for field_name, traces in exc.traces.items():
-        section = next((t.key for t in traces if getattr(t, "key", None)), field_name)
-        env = next((t.key for t in traces if str(getattr(t, "provider", "")).startswith("Environment")), None)
-        keys.append(env or section)
+        lookups = [str(getattr(t, "key", "")) for t in traces]
+        plain = [k for k in lookups if k.startswith("SOURCES__") and k.count("__") == 2]
+        keys.append(min(plain, key=len) if plain else field_name)
     return (
         f"missing configuration: {', '.join(keys)}; set it in the environment or in .dlt/config.toml / "
         ".dlt/secrets.toml (see README, Configuration)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -87,7 +88,11 @@ def warehouse_lock(db_path: Path) -> Iterator[None]:
 
 
 def make_pipeline(name: str, db_path: Path) -> dlt.Pipeline:
-    """The dlt pipeline of source ``name`` writing to the DuckDB file ``db_path``."""
+    """The dlt pipeline of source ``name`` writing to the DuckDB file ``db_path``.
+
+    Arrow tables get dlt's ``_dlt_load_id`` column, so every row (quarantined ones too) names its load.
+    """
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     return dlt.pipeline(
         pipeline_name=f"arwip_{name}",
         destination=dlt.destinations.duckdb(str(db_path.resolve())),
@@ -117,6 +122,7 @@ def sync_source(
     run = SourceRun(name)
     if on_start:
         on_start(run)
+    _drop_half_normalized(pipeline)
     if pipeline.has_pending_data:
         run.resumed_packages = len(pipeline.list_extracted_load_packages()) + len(
             pipeline.list_normalized_load_packages()
@@ -131,6 +137,19 @@ def sync_source(
         pipeline.load()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _drop_half_normalized(pipeline: dlt.Pipeline) -> None:
+    """Repair a package killed between dlt's normalize commit and its cleanup.
+
+    dlt moves a normalized package to ``load/normalized/<id>`` and then deletes its extracted copy
+    (``normalize/extracted/<id>``); a ``kill -9`` in between leaves both, and normalizing the copy again
+    fails for good. The normalized package is complete, so its leftovers are dropped and it is loaded.
+    """
+    working = Path(pipeline.working_dir)
+    for load_id in pipeline.list_normalized_load_packages():
+        for leftover in (working / "normalize" / "extracted" / load_id, working / "load" / "new" / load_id):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def sync(

@@ -2,9 +2,9 @@
 
 API: https://api-usa.iinsightonline.com (seed 004; CONTRACT.md "iinsight"). One watermark per status on
 ``last_update_utc`` (lag window, boundary de-dup). Page-number paging can skip a row when another row
-changes mid-scan and moves to the end; a changed row newer than the scan's start triggers a re-scan of
-that status, so nothing is lost. Day-first dates (v1) and ISO dates (v2) become ``DATE``; string amounts
-become ``DECIMAL(18,2)``.
+changes mid-scan and moves to the end; a row changed since the scan began (minus the lag window, which
+absorbs a vendor clock running behind ours) triggers a re-scan of that status, so nothing is lost.
+Day-first dates (v1) and ISO dates (v2) become ``DATE``; string amounts become ``DECIMAL(18,2)``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def iinsight(
             since = mark.start
             emitted: dict[str, Any] = {}  # id -> last_update_utc loaded by this run (re-scans skip them)
             for _ in range(settings.MAX_PASSES):
-                scan_started = datetime.now(UTC).replace(microsecond=0)
+                # rows changed after this moved while we paged; the lag absorbs a vendor clock behind ours
+                changed_since = datetime.now(UTC).replace(microsecond=0) - lag
                 raw: dict[str, dict[str, Any]] = {}
                 pages = _keep_raw(
                     session.iterate(
@@ -97,7 +98,7 @@ def iinsight(
                     yield from children(item_spec, rows, "item", item_parents, stats, "iinsight", "item_no")
                     raw.clear()
                     newest = pc.max(parsed.table["last_update_utc"]).as_py() if parsed.table.num_rows else None
-                    moved = moved or (newest is not None and newest >= scan_started)
+                    moved = moved or (newest is not None and newest >= changed_since)
                 if not moved or n_pages < 2:  # a single page cannot have skipped a row
                     break
 

@@ -117,11 +117,6 @@ def test_everything_else_loads_and_new_fields_are_kept(spoiled):
     assert s.rows("SELECT DISTINCT office_region FROM iinsight.invoices") == [("NSW",)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG quarantine has no load id: sources/_incremental.py emit writes "
-                   "source, entity, record_key, reason, payload, quarantined_at; dlt adds no _dlt_load_id to Arrow "
-                   "tables (normalize.parquet_normalizer.add_dlt_load_id is off), so a quarantined record cannot "
-                   "be tied to the load (_dlt_loads) that met it. Add a load_id column (dlt.current.load_package()"
-                   "['load_id']) or turn add_dlt_load_id on")
 def test_quarantined_records_carry_the_load_id(spoiled):
     s, _ = spoiled
     columns = {r[0] for r in s.rows("SELECT column_name FROM information_schema.columns "

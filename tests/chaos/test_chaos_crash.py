@@ -8,8 +8,6 @@ from __future__ import annotations
 import shutil
 import threading
 
-import pytest
-
 from simulators import Firm
 from tests.chaos.harness import NOW, loading, run_sync, state_root, sync_env
 from tests.chaos.reconcile import reconcile
@@ -38,13 +36,6 @@ def _extracted_packages(db, source: str):
     return sorted((state_root(db) / f"arwip_{source}" / "normalize" / "extracted").glob("*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG stuck-after-kill-in-normalize: the next sync re-normalizes the extracted package and cannot "
-    "commit it (OSError: Directory not empty: load/new/<id> -> load/normalized/<id>); every later sync of the "
-    "source fails at step=normalize, the source never syncs again (pipelines/sync.py sync_source resumes "
-    "pending packages without repairing a half-committed one), and the message stops at 'with exception:'",
-)
 def test_kill_9_between_normalize_commit_and_cleanup_is_recovered(cluster, tmp_path, monkeypatch):
     """dlt's normalize step commits a package to ``load/normalized/<id>`` and then deletes its extracted copy
     (``normalize/extracted/<id>``); ``kill -9`` between the two leaves both. The chaos rounds met this state

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import pytest
 
 import simulators.data
 from simulators import Firm, FirmSize
@@ -94,11 +93,6 @@ def test_iinsight_invoice_paid_while_paging_ends_current(cluster, tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[-1].describe()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG iinsight re-scan relies on clock agreement: a row that moved while "
-                   "paging is detected by comparing its vendor timestamp with the client's clock when the scan "
-                   "started (sources/iinsight/__init__.py, `newest >= scan_started`); with the vendor's clock a "
-                   "couple of minutes behind, no re-scan happens and the row that slid onto the previous page is "
-                   "lost (its timestamp is older than the new watermark)")
 def test_iinsight_row_skipped_while_paging_is_found_with_the_vendor_clock_behind(cluster, tmp_path, monkeypatch):
     real = datetime
 
