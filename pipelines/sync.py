@@ -170,7 +170,8 @@ def sync(
     The data tests (``sql/tests``) run after the models; a failure raises
     :class:`pipelines.datatests.DataTestsFailed` and leaves the previous BI snapshot in place.
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
-    :mod:`pipelines.reconcile`) and soft-deletes what vanished, before the models are built.
+    :mod:`pipelines.reconcile`) and soft-deletes what vanished, before the models are built; iinsight on
+    API v1 is always reconciled (v1 hides reversals).
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -192,10 +193,11 @@ def sync(
             runs.append(run)
             if on_done:
                 on_done(run)
-        if runs and reconcile and not failures:
+        to_reconcile = [r.name for r in runs if reconcile or _hides_deletes(r.name, args.get(r.name, {}))]
+        if to_reconcile and not failures:
             from pipelines.reconcile import reconcile as reconcile_ids
 
-            found = reconcile_ids(db_path, [r.name for r in runs])
+            found = reconcile_ids(db_path, to_reconcile)
             if on_reconcile:
                 on_reconcile(found)
         if runs:
@@ -209,6 +211,14 @@ def sync(
     if failures:
         raise failures[0]
     return sorted(runs, key=lambda r: names.index(r.name))
+
+
+def _hides_deletes(name: str, source_args: dict[str, Any]) -> bool:
+    """True for iinsight API v1, which lists only active and voided invoices: a reversal just disappears,
+    so every sync compares its ids (one request per 100 invoices); v2 lists reversed invoices itself."""
+    if name != "iinsight":
+        return False
+    return int(source_args.get("api_version") or dlt.config.get("sources.iinsight.api_version") or 1) == 1
 
 
 def bi_settings(db_path: Path) -> tuple[Path, str]:

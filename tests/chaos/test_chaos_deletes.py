@@ -4,7 +4,6 @@ soft-deleted or flagged by the next ``arwip sync``, never kept as open AR or WIP
 from __future__ import annotations
 
 import duckdb
-import pytest
 
 from pipelines.models import report
 from simulators import Firm
@@ -69,10 +68,6 @@ def test_deleted_voided_reversed_and_cancelled_records_leave_ar_and_wip(cluster,
     assert full.differences == 0, full.summary()
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: with iinsight API v1 (the default) a reversed invoice simply stops "
-                   "being listed, so a plain scheduled `arwip sync` keeps it as open AR; only `arwip sync "
-                   "--reconcile` (not the default, not in the README's schedule) soft-deletes it. Reconcile v1 "
-                   "ids on every sync (a full id scan costs one request per 100 invoices) or default to API v2")
 def test_a_reversed_invoice_leaves_ar_on_api_v1_with_a_plain_sync(cluster, tmp_path):
     firm = Firm(seed=8, size="tiny", now=NOW)
     sims = cluster(firm)
