@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators._app import ApiError, Vendor, basic_credentials, build_app, json_response, raw_json, read_json, same
+from simulators._cache import MISS, DocCache
 from simulators._gen_aimsio import MARKUP_MODES, NRB_TYPES, VENDOR_GUIDS, VENDORS, nrb_total
 from simulators._limiter import Limiter, LimitMiddleware
 from simulators._sqljson import array_of, flat, obj
@@ -77,10 +78,17 @@ def _nrb_json(a: str, children: str) -> str:
     )
 
 
-_NRB_DETAIL = ("SELECT " + _nrb_json("n", array_of(_nrb_json("k", "'[]'"), "aimsio_nrbs k WHERE k.nrb_parent_guid = "
-                                                    "n.nrb_guid AND NOT k.deleted", "k.seq"))
-               + " FROM aimsio_nrbs_live n WHERE n.nrb_guid = ?")
-_JOB_DETAIL = "SELECT " + obj(
+_NRB_DETAIL = ("SELECT n.nrb_guid, "
+               + _nrb_json("n", array_of(_nrb_json("k", "'[]'"), "aimsio_nrbs k WHERE k.nrb_parent_guid = "
+                                         "n.nrb_guid AND NOT k.deleted", "k.seq"))
+               + " FROM aimsio_nrbs_live n WHERE {where}")
+"""NRB details by `n.nrb_guid` (live NRBs: not deleted, parent not deleted), children nested."""
+_NRB_CHANGED = ("SELECT nrb_guid FROM aimsio_nrbs WHERE nrb_updated_at > ? "
+                "UNION ALL SELECT nrb_parent_guid FROM aimsio_nrbs WHERE nrb_updated_at > ? "
+                "UNION ALL SELECT k.nrb_guid FROM aimsio_nrbs k JOIN aimsio_nrbs p ON p.nrb_guid = k.nrb_parent_guid "
+                "WHERE p.nrb_updated_at > ?")
+"""NRBs whose detail may change with rows stamped after `?`: the rows, their parents, their children."""
+_JOB_DETAIL = "SELECT job_guid, " + obj(
     [(k, f"epoch_ms({c})" if c.endswith(("_date", "_at")) else c) for k, c in (
         ("jobId", "job_id"), ("jobGuid", "job_guid"), ("jobNumber", "job_number"), ("jobName", "job_name"),
         ("jobDescription", "job_description"), ("jobStatus", "job_status"), ("jobTypeUname", "job_type_uname"),
@@ -99,7 +107,7 @@ _JOB_DETAIL = "SELECT " + obj(
                             ("jobScheduleContractValueEntryOption", "job_schedule_contract_value_entry_option"),
                             ("jobScheduleChangeSettingOption", "job_schedule_change_setting_option")],
                            ("jobScheduleConversionRules", "'[]'"))),
-) + " FROM aimsio_jobs WHERE job_guid = ?"
+) + " FROM aimsio_jobs WHERE {where}"
 
 
 def _stubs_sql(dtype: str, source: str, guid: str, updated: str, order: str, bare: bool) -> str:
@@ -206,6 +214,9 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     nrb_stubs = _stubs_sql("NonRecurringBillableItem", "aimsio_nrbs_live WHERE nrb_parent_guid IS NULL", "nrb_guid",
                            "nrb_updated_at", "seq", bare)
     job_stubs = _stubs_sql("JobOrder", "aimsio_jobs", "job_guid", "job_updated_at", "job_id", bare)
+    nrbs = firm.memo("aimsio.detail:nrb", lambda: DocCache(firm, _NRB_DETAIL, "n.nrb_guid", _NRB_CHANGED))
+    jobs = firm.memo("aimsio.detail:job", lambda: DocCache(
+        firm, _JOB_DETAIL, "job_guid", "SELECT job_guid FROM aimsio_jobs WHERE job_updated_at > ?"))
 
     def authorize(request: Request) -> str:
         creds = basic_credentials(request)
@@ -223,14 +234,17 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
             return raw_json(body)
         return handler
 
-    def detail(sql: str, what: str) -> Any:
+    def detail(cache: DocCache, what: str) -> Any:
         async def handler(request: Request) -> Response:
             authorize(request)
-            rows = await vendor.db(firm.query, sql, [request.path_params["guid"]])
-            if not rows:
-                raise ApiError(404, "NOT_FOUND", f"{what} {request.path_params['guid']} not found")
+            guid = request.path_params["guid"]
+            doc = cache.peek(guid)
+            if doc is MISS:
+                doc = await vendor.db(cache.load, guid)
+            if doc is None:
+                raise ApiError(404, "NOT_FOUND", f"{what} {guid} not found")
             await vendor.delay(1)
-            return raw_json(rows[0][0])
+            return raw_json(doc)
         return handler
 
     async def post_nrbs(request: Request) -> Response:
@@ -260,10 +274,10 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
 
     routes = [
         Route(f"{PREFIX}/NonRecurringBillableItem", stubs(nrb_stubs), methods=["GET"]),
-        Route(f"{PREFIX}/NonRecurringBillableItem/{{guid}}", detail(_NRB_DETAIL, "NonRecurringBillableItem"),
+        Route(f"{PREFIX}/NonRecurringBillableItem/{{guid}}", detail(nrbs, "NonRecurringBillableItem"),
               methods=["GET"]),
         Route(f"{PREFIX}/JobOrder", stubs(job_stubs), methods=["GET"]),
-        Route(f"{PREFIX}/JobOrder/{{guid}}", detail(_JOB_DETAIL, "JobOrder"), methods=["GET"]),
+        Route(f"{PREFIX}/JobOrder/{{guid}}", detail(jobs, "JobOrder"), methods=["GET"]),
         Route(f"{PREFIX}/NRB", post_nrbs, methods=["POST"]),
     ]
     cfg = vendor.settings

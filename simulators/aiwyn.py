@@ -31,8 +31,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators._app import ApiError, Vendor, bearer_token, build_app, json_response, raw_json, read_json
+from simulators._cache import MISS, DocCache
+from simulators._keyset import KeyRange, KeysetIndex, ascending_orders, key_range
 from simulators._sqljson import array_of, flat, iso, obj
-from simulators.data import Firm
+from simulators.data import SORTED_TABLES, Firm
 from simulators.hasura import Field, parse_instant, translate_order_by, translate_where
 from simulators.settings import SimSettings
 
@@ -41,6 +43,7 @@ _INVOICE_STATUSES = ("PENDING", "POSTED", "PAID", "OVERDUE", "CANCELLED", "DRAFT
 _METHODS = ("CREDIT_CARD", "DEBIT_CARD", "ACH", "BANK_TRANSFER", "CHECK", "WIRE", "PAYPAL", "APPLE_PAY",
             "GOOGLE_PAY")
 _WIP_TYPES = ("TIME", "EXPENSE", "FIXED_FEE", "DISBURSEMENT")
+_ASCENDING = ascending_orders("updated_at", "id")
 
 
 def _fields(spec: str) -> dict[str, Field]:
@@ -82,6 +85,19 @@ class Entity:
             + ", (SELECT n FROM b), (SELECT min(id) FROM p)"
         )
 
+    def rows_sql(self) -> str:
+        """SQL → (JSON array of the rows, row count, id of the first and of the last rowid) for params
+        (first rowid, last rowid), in (updatedAt, id) order: a keyset page of the fast path (`_keyset.py`)."""
+        ts, key = SORTED_TABLES[self.table]
+        return (f"SELECT '[' || coalesce(string_agg({self.row_json()}, ',' ORDER BY {ts}, {key}), '') || ']', "
+                f"count(*), arg_min({key}, rowid), arg_max({key}, rowid) FROM {self.table} WHERE rowid BETWEEN ? AND ?")
+
+    def keyset_index(self, firm: Firm) -> KeysetIndex:
+        """The firm's (shared) sorted index of this entity's table."""
+        ts, key = SORTED_TABLES[self.table]
+        return firm.memo(f"keyset:{self.table}", lambda: KeysetIndex(
+            firm, self.table, ts, key, [self.fields[s].column for s in self.sums]))
+
 
 WIP = Entity(
     "aiwyn_wip", "deid_wip",
@@ -112,7 +128,7 @@ PAYMENTS = Entity(
     {"paymentMethod": ("payment_method", _METHODS)},
 )
 
-_WIP_DETAIL = "SELECT " + obj(
+_WIP_DETAIL = "SELECT id, " + obj(
     [("id", "id"), ("description", "notes"),
      ("status", "CASE WHEN outstanding_amount = 0 AND billed_amount > 0 THEN 'BILLED' "
                 "WHEN approved THEN 'APPROVED' ELSE 'PENDING_APPROVAL' END"),
@@ -132,12 +148,10 @@ _WIP_DETAIL = "SELECT " + obj(
      ("value", "value"), ("billedAmount", "billed_amount"), ("writeOffAmount", "write_off_amount"),
      ("outstandingAmount", "outstanding_amount"), ("approved", "approved"), ("createdAt", iso("created_at")),
      ("updatedAt", iso("updated_at"))],
-) + " FROM aiwyn_wip WHERE id = ?"
-_INVOICE_DETAIL = "SELECT " + obj(
+) + " FROM aiwyn_wip WHERE {where}"
+_INVOICE_DETAIL = "SELECT i.id, " + obj(
     [("id", "i.id"), ("invoiceNumber", "i.invoice_number"), ("reference", "i.reference"), ("status", "i.status"),
-     ("paymentStatus", "CASE WHEN i.outstanding_amount = 0 AND i.total_amount > 0 THEN 'PAID' "
-                       "WHEN i.outstanding_amount > 0 AND i.due_date < ? THEN 'OVERDUE' "
-                       "WHEN i.paid_amount > 0 THEN 'PARTIALLY_PAID' ELSE 'UNPAID' END"),
+     ("paymentStatus", "NULL"),
      ("clientId", "i.client_id"), ("clientName", "i.client_name"), ("clientEmail", "c.email"),
      ("jobId", "i.job_id"), ("projectId", "i.job_id"), ("projectName", "i.project_name"),
      ("invoiceDate", iso("i.invoice_date")), ("issueDate", iso("i.invoice_date")), ("dueDate", iso("i.due_date")),
@@ -151,8 +165,13 @@ _INVOICE_DETAIL = "SELECT " + obj(
                                 ("paymentMethod", "p.payment_method"), ("status", "p.status")]),
                           "aiwyn_payments p WHERE p.invoice_id = i.id", "p.id")),
     [("notes", "i.notes"), ("createdAt", iso("i.created_at")), ("updatedAt", iso("i.updated_at"))],
-) + " FROM aiwyn_invoices i JOIN clients c ON c.client_id = i.client_id WHERE i.id = ?"
-_PAYMENT_DETAIL = "SELECT " + flat([
+) + (", CASE WHEN i.outstanding_amount = 0 AND i.total_amount > 0 THEN 'PAID' END, "
+       "CASE WHEN i.outstanding_amount > 0 THEN epoch_us(i.due_date) END, "
+       "CASE WHEN i.paid_amount > 0 THEN 'PARTIALLY_PAID' ELSE 'UNPAID' END "
+       "FROM aiwyn_invoices i JOIN clients c ON c.client_id = i.client_id WHERE {where}")
+"""Invoice details by `i.id`: (id, JSON with `"paymentStatus":null`, PAID or NULL, due µs when something
+is outstanding, the status when not overdue); `paymentStatus` follows the firm's clock (`_invoice_body`)."""
+_PAYMENT_DETAIL = "SELECT p.id, " + flat([
     ("id", "p.id"), ("amount", "p.amount"), ("currency", "p.currency"), ("paymentMethod", "p.payment_method"),
     ("cardLastFour", "p.card_last_four"), ("cardType", "p.card_type"), ("status", "p.status"),
     ("confirmationDate", f"CASE WHEN p.status = 'CONFIRMED' THEN {iso('p.payment_date')} END"),
@@ -160,7 +179,40 @@ _PAYMENT_DETAIL = "SELECT " + flat([
     ("invoiceId", "p.invoice_id"), ("invoiceNumber", "i.invoice_number"), ("paymentDate", iso("p.payment_date")),
     ("createdAt", iso("p.created_at")), ("updatedAt", iso("p.updated_at")),
 ]) + (" FROM aiwyn_payments p JOIN clients c ON c.client_id = p.client_id "
-      "LEFT JOIN aiwyn_invoices i ON i.id = p.invoice_id WHERE p.id = ?")
+      "LEFT JOIN aiwyn_invoices i ON i.id = p.invoice_id WHERE {where}")
+_STATUS_SLOT = b'"paymentStatus":null'
+
+
+def _invoice_doc(row: tuple[Any, ...]) -> tuple[bytes, int, bytes | None, int | None, bytes]:
+    """A rendered invoice row → (JSON, offset of the paymentStatus slot, PAID, due µs, not-overdue status)."""
+    doc = str(row[1]).encode()
+    return doc, doc.index(_STATUS_SLOT), row[2] and row[2].encode(), row[3], row[4].encode()
+
+
+def _invoice_body(value: tuple[bytes, int, bytes | None, int | None, bytes], firm: Firm) -> bytes:
+    """The invoice JSON with `paymentStatus` as of the firm's clock: PAID (nothing outstanding) /
+    OVERDUE (outstanding, due < now) / PARTIALLY_PAID / UNPAID."""
+    doc, cut, paid, due_us, other = value
+    status = paid or (b"OVERDUE" if due_us is not None and due_us < int(firm.now.timestamp()) * 1_000_000 else other)
+    return doc[:cut] + b'"paymentStatus":"' + status + b'"' + doc[cut + len(_STATUS_SLOT):]
+
+
+_DETAILS = {
+    "wip": (_WIP_DETAIL, "id", "SELECT id FROM aiwyn_wip WHERE updated_at > ?", 4096),
+    "invoice": (_INVOICE_DETAIL, "i.id", "SELECT id FROM aiwyn_invoices WHERE updated_at > ? "
+                "UNION ALL SELECT invoice_id FROM aiwyn_payments WHERE updated_at > ?", None),
+    "payment": (_PAYMENT_DETAIL, "p.id", "SELECT id FROM aiwyn_payments WHERE updated_at > ? "
+                "OR invoice_id IN (SELECT id FROM aiwyn_invoices WHERE updated_at > ?)", 8192),
+}
+"""Detail caches: render SQL, key, keys changed since a stamp, load chunk (None: all invoices at once,
+as a sync asks for every changed one; ~1 s for 100k invoices)."""
+
+
+def detail_cache(firm: Firm, kind: str) -> DocCache:
+    """The firm's (shared) cache of `wip`, `invoice` or `payment` details."""
+    render, key, changed, chunk = _DETAILS[kind]
+    extra: dict[str, Any] = {"finish": _invoice_doc, "serve": _invoice_body} if kind == "invoice" else {}
+    return firm.memo(f"aiwyn.detail:{kind}", lambda: DocCache(firm, render, key, changed, chunk=chunk, **extra))
 
 
 def issue_token(vendor: Vendor) -> dict[str, Any]:
@@ -238,9 +290,20 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
             raise ApiError(401, "UNAUTHORIZED", "invalid jwtApiKey")
         return json_response(issue_token(vendor))
 
-    async def serve_page(entity: Entity, cond: str, params: list[Any], order: str, size: int, offset: int) -> Response:
-        sql = entity.page_sql(cond, order)
-        body, rows, first_id = (await vendor.db(firm.query, sql, [*params, size, offset, *params]))[0]
+    def render_page(entity: Entity, cond: str, params: list[Any], order: str, size: int, offset: int,
+                    keys: KeyRange | None = None) -> tuple[str, int, int | None]:
+        """(envelope JSON, rows, smallest id): by the sorted index when `keys` is the whole filter,
+        else (or when it declines) by the general SQL."""
+        if keys is not None and offset == 0:
+            found = entity.keyset_index(firm).page(keys, size, entity.rows_sql(), entity.envelope, entity.sums)
+            if found is not None:
+                return found
+        body, rows, first_id = firm.query(entity.page_sql(cond, order), [*params, size, offset, *params])[0]
+        return body, rows, first_id
+
+    async def serve_page(entity: Entity, cond: str, params: list[Any], order: str, size: int, offset: int,
+                         keys: KeyRange | None = None) -> Response:
+        body, rows, first_id = await vendor.db(render_page, entity, cond, params, order, size, offset, keys)
         if rows and vendor.faults.page_shift():
             await vendor.db(firm.write, lambda con, t: con.execute(
                 f"UPDATE {entity.table} SET updated_at = ? WHERE id = ?", [t, first_id]).fetchall())
@@ -263,29 +326,35 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
             if "page" in body or "offset" in body:
                 raise ApiError(400, "BAD_REQUEST", "search takes no page or offset: page by keyset in `where`")
             size = _int(body, "pageSize", 1, 1, 1000)
-            cond, params = translate_where(body.get("where"), entity.fields)
-            return await serve_page(entity, cond, params, translate_order_by(body.get("orderBy"), entity.fields),
-                                    size, 0)
+            where = body.get("where")
+            cond, params = translate_where(where, entity.fields)
+            order = translate_order_by(body.get("orderBy"), entity.fields)
+            keys = key_range(where, entity.fields, "updatedAt", "id") if order in _ASCENDING else None
+            return await serve_page(entity, cond, params, order, size, 0, keys)
         return handler
 
-    def detail(sql: str, what: str, with_now: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def detail(kind: str, what: str) -> Callable[[Request], Awaitable[Response]]:
+        cache = detail_cache(firm, kind)
+
         async def handler(request: Request) -> Response:
             authorize(request)
             ident = request.path_params["id"]
-            rows = await vendor.db(firm.query, sql, [firm.now, ident] if with_now else [ident])
-            if not rows:
+            doc = cache.peek(ident)
+            if doc is MISS:
+                doc = await vendor.db(cache.load, ident)
+            if doc is None:
                 raise ApiError(404, "NOT_FOUND", f"{what} {ident} not found")
             await vendor.delay(1)
-            return raw_json(rows[0][0])
+            return raw_json(doc)
         return handler
 
     api = [
         ("/wip", lister(WIP), "POST"), ("/invoices", lister(INVOICES), "POST"),
         ("/payments", lister(PAYMENTS), "POST"), ("/wips/search", searcher(WIP), "POST"),
         ("/invoices/search", searcher(INVOICES), "POST"), ("/payments/search", searcher(PAYMENTS), "POST"),
-        ("/wip/{id:int}", detail(_WIP_DETAIL, "WIP entry"), "GET"),
-        ("/invoice/{id:int}", detail(_INVOICE_DETAIL, "invoice", with_now=True), "GET"),
-        ("/payment/{id:int}", detail(_PAYMENT_DETAIL, "payment"), "GET"),
+        ("/wip/{id:int}", detail("wip", "WIP entry"), "GET"),
+        ("/invoice/{id:int}", detail("invoice", "invoice"), "GET"),
+        ("/payment/{id:int}", detail("payment", "payment"), "GET"),
     ]
     routes = [Route("/v1/auth/token", token, methods=["POST"])]
     routes += [Route(prefix + path, fn, methods=[method]) for prefix in ("/gql/v1", "/v1") for path, fn, method in api]

@@ -9,7 +9,8 @@ upcharge `DECIMAL(18,3)`), timestamps are `TIMESTAMPTZ` in UTC, at whole seconds
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -217,9 +218,12 @@ class Firm:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._activity_runs = 0
+        self._version = 0
+        self._memo: dict[str, Any] = {}
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET GLOBAL TimeZone = 'UTC'")
         self._generate()
+        self._stamp = self._latest()
 
     # -- generation -------------------------------------------------------------------------
     def _generate(self) -> None:
@@ -260,11 +264,48 @@ class Firm:
                 con.execute(f"INSERT INTO {table} SELECT * FROM {table} WHERE {ts_col} = ? ORDER BY {key}", [t])
                 con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [old])
 
+    def _latest(self) -> datetime:
+        """Latest update timestamp of any entity (under the write lock or before serving)."""
+        latest = self._con.execute(
+            " UNION ALL ".join(f"SELECT max({c}) FROM {t}" for t, c in UPDATE_COLUMNS.values())
+        ).fetchall()
+        return max((r[0] for r in latest if r[0] is not None), default=datetime(1970, 1, 1, tzinfo=UTC))
+
     # -- access -----------------------------------------------------------------------------
     @property
     def now(self) -> datetime:
         """The firm's clock (UTC): the generation anchor, advanced by every write."""
         return self._now
+
+    @property
+    def version(self) -> int:
+        """Write counter, a seqlock: odd while a write is under way, +2 per write (committed or not).
+
+        Caches derived from the data (`_cache.py`, `_keyset.py`) are valid for one even version; a
+        reader that derived something at version v and read the database afterwards knows its read
+        saw the same data iff `version` is still v (the counter turns odd before a write begins).
+        """
+        return self._version
+
+    @property
+    def stamp(self) -> datetime:
+        """Change boundary: every row changed after this version's data has an update timestamp
+        `> stamp` (the `t` of the last committed write, or the latest generated timestamp)."""
+        return self._stamp
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold off writes (the write lock) while a cache reads one consistent version."""
+        with self._lock:
+            yield
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """A per-firm object (a render cache, a sorted index) made once by `build` and shared by
+        every app serving this firm."""
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = build()
+            return self._memo[key]
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
@@ -293,23 +334,24 @@ class Firm:
 
         `t` = max(latest update timestamp of any entity + 1 s, current UTC second): every row the change
         touches must get `t` as its update timestamp, so it sorts after everything that existed before.
-        The firm's `now` advances to `t`.
+        The firm's `now` advances to `t`, `stamp` becomes `t` and `version` moves on by 2 (odd meanwhile).
         """
         with self._lock:
-            latest = self._con.execute(
-                " UNION ALL ".join(f"SELECT max({c}) FROM {t}" for t, c in UPDATE_COLUMNS.values())
-            ).fetchall()
-            top = max(r[0] for r in latest if r[0] is not None)
-            t = max(top + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
-            self._con.execute("BEGIN TRANSACTION")
+            t = max(self._latest() + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+            self._version += 1
             try:
-                result = change(self._con, t)
-                self._reappend(self._con, t)
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
-            self._now = max(self._now, t)
+                self._con.execute("BEGIN TRANSACTION")
+                try:
+                    result = change(self._con, t)
+                    self._reappend(self._con, t)
+                except BaseException:
+                    self._con.execute("ROLLBACK")
+                    raise
+                self._con.execute("COMMIT")
+                self._stamp = t
+                self._now = max(self._now, t)
+            finally:
+                self._version += 1
             return result
 
     # -- activity, truth --------------------------------------------------------------------
@@ -356,4 +398,5 @@ class Firm:
             for cur in self._cursors:
                 cur.close()
             self._cursors.clear()
+            self._memo.clear()
             self._con.close()

@@ -56,7 +56,8 @@ def parse_instant(value: Any, what: str = "timestamp") -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _scalar(name: str, field: Field, value: Any) -> Any:
+def scalar(name: str, field: Field, value: Any) -> Any:
+    """A `where` value for field `name`, typed for binding (int, bool, str, Decimal, UTC datetime)."""
     kind = field.kind
     if value is None:
         raise HasuraError(f"null is not a value for {name!r}; use _is_null")
@@ -83,7 +84,7 @@ def _field_expr(name: str, field: Field, ops: Any, params: list[Any]) -> str:
     col = field.column
     for op, value in ops.items():
         if op in _COMPARE:
-            params.append(_scalar(name, field, value))
+            params.append(scalar(name, field, value))
             parts.append(f"{col} {_COMPARE[op]} ?")
         elif op in ("_in", "_nin"):
             if not isinstance(value, list):
@@ -91,7 +92,7 @@ def _field_expr(name: str, field: Field, ops: Any, params: list[Any]) -> str:
             if not value:
                 parts.append("FALSE" if op == "_in" else "TRUE")
                 continue
-            params.extend(_scalar(name, field, v) for v in value)
+            params.extend(scalar(name, field, v) for v in value)
             marks = ", ".join("?" * len(value))
             parts.append(f"{col} {'IN' if op == '_in' else 'NOT IN'} ({marks})")
         elif op == "_is_null":
@@ -145,7 +146,7 @@ def _lower_bounds(where: Any, fields: Mapping[str, Field]) -> dict[str, Any]:
                 common = set.intersection(*(set(sub) for sub in subs))
                 found.append({name: min(sub[name] for sub in subs) for name in common})
         elif key in fields and fields[key].kind in ("int", "dec", "ts"):
-            values = [_scalar(key, fields[key], v) for op, v in value.items() if op in ("_eq", "_gt", "_gte")]
+            values = [scalar(key, fields[key], v) for op, v in value.items() if op in ("_eq", "_gt", "_gte")]
             if values:
                 found.append({key: max(values)})
     bounds: dict[str, Any] = {}

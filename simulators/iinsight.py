@@ -23,6 +23,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import secrets
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -43,6 +44,8 @@ from simulators._app import (
     raw_json,
     same,
 )
+from simulators._cache import DocCache
+from simulators._keyset import KeysetIndex, epoch_us
 from simulators._sqljson import array_of, flat, iso, obj
 from simulators.data import Firm
 from simulators.hasura import parse_instant
@@ -73,8 +76,9 @@ def _date(column: str, version: int) -> str:
     return f"strftime({column}, '%d-%m-%Y')" if version == 1 else f"strftime({column}, '%Y-%m-%dT12:00:00Z')"
 
 
-def _page_sql(version: int) -> str:
-    """SQL → (JSON array, rows, first invoice id) for params (status, modified_since, offset)."""
+def _page_sql(version: int) -> tuple[str, str]:
+    """(SQL → (JSON array, rows, first invoice id) for params (status, modified_since, offset);
+    SQL → (invoice id, row JSON) of the invoices `v` whose `v.invoice_id` meets `{where}`, for `DocCache`)."""
     s = lambda c: f"{c}::VARCHAR"  # noqa: E731
     head = [("cost_id", s("it.cost_id")), ("service", "it.service"), ("description", "it.description")]
     item = obj(
@@ -117,7 +121,34 @@ def _page_sql(version: int) -> str:
         "r AS (SELECT p.*, coalesce(items.arr, '[]') AS item_json FROM p LEFT JOIN items USING (invoice_id)) "
         f"SELECT {array_of(row, 'r', 'r.last_update_utc, r.invoice_id')}, (SELECT count(*) FROM p), "
         "(SELECT min(invoice_id) FROM p)"
+    ), (
+        "WITH p AS (SELECT * FROM iinsight_invoices_v v WHERE {where}), "
+        f"items AS (SELECT it.invoice_id, '[' || string_agg({item}, ',' ORDER BY it.cost_id) || ']' AS arr "
+        "FROM iinsight_items_v it SEMI JOIN p ON p.invoice_id = it.invoice_id GROUP BY it.invoice_id), "
+        "r AS (SELECT p.*, coalesce(items.arr, '[]') AS item_json FROM p LEFT JOIN items USING (invoice_id)) "
+        f"SELECT r.invoice_id, {row} FROM r"
     )
+
+
+def _page_from_cache(firm: Firm, docs: DocCache, status: str, since: datetime,
+                     offset: int) -> tuple[bytes, int, int | None] | None:
+    """A page assembled from rendered invoices: ids by the sorted index of (last_update_utc,
+    invoice_id) per status, documents from `docs`, under `Firm.hold()` (one version throughout).
+    None when the table does not qualify or the offset is out of BIGINT range (the page SQL answers then)."""
+    if offset >= 2**63:
+        return None
+    index = firm.memo("keyset:iinsight_invoices", lambda: KeysetIndex(
+        firm, "iinsight_invoices", "last_update_utc", "invoice_id", group_column="status"))
+    with firm.hold():
+        current = index.current()
+        if current is None:
+            return None
+        ids = current.group_page(status, epoch_us(since), offset, PAGE_SIZE)
+        found = [docs.load(i) for i in ids]
+    rows = [doc for doc in found if doc is not None]
+    if len(rows) != len(ids):
+        return None
+    return b"[" + b",".join(rows) + b"]", len(ids), min(ids, default=None)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -142,6 +173,21 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     vendor = Vendor("iinsight", firm, settings or SimSettings(), error_body=oauth_error)
     refresh_tokens = TokenStore()
     pages = {1: _page_sql(1), 2: _page_sql(2)}
+
+    changed = "SELECT invoice_id FROM iinsight_invoices WHERE last_update_utc > ?"
+
+    def docs(version: int) -> DocCache:
+        """Rendered invoices (items nested) of API `version`, loaded 8192 ids at a time."""
+        return firm.memo(f"iinsight.rows:v{version}", lambda: DocCache(
+            firm, pages[version][1], "v.invoice_id", changed, chunk=8192))
+
+    def render_page(version: int, status: str, since: datetime, offset: int) -> tuple[str | bytes, int, int | None]:
+        """(JSON array, rows, smallest id) of one page: from rendered invoices, else by the page SQL."""
+        found = _page_from_cache(firm, docs(version), status, since, offset)
+        if found is not None:
+            return found
+        body, rows, first_id = firm.query(pages[version][0], [status, since, offset])[0]
+        return body, rows, first_id
 
     def client_ok(request: Request) -> None:
         creds = basic_credentials(request)
@@ -197,8 +243,8 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
             page = q.get("page", "")
             if not page.isdigit() or int(page) < 1:
                 raise ApiError(400, "invalid_request", "page is required: an integer >= 1")
-            params = [status.upper(), since, (int(page) - 1) * PAGE_SIZE]
-            body, rows, first_id = (await vendor.db(firm.query, pages[version], params))[0]
+            body, rows, first_id = await vendor.db(render_page, version, status.upper(), since,
+                                                   (int(page) - 1) * PAGE_SIZE)
             if rows and vendor.faults.page_shift():
                 await vendor.db(firm.write, lambda con, t: con.execute(
                     "UPDATE iinsight_invoices SET last_update_utc = ? WHERE invoice_id = ?", [t, first_id]).fetchall())
