@@ -7,18 +7,18 @@ merges on ``id``. Money is ``DECIMAL(18,2)``, timestamps UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource
 
-from sources._arrow import Parsed, TableSpec
-from sources._http import HttpSettings, RequestStats, Session
+from sources._arrow import Parsed, TableSpec, parse_instant
+from sources._http import ApiClient, HttpSettings, RequestStats, Session
 from sources._incremental import Watermark, changed_batches, children, emit, parse_start_date
 from sources.aiwyn import settings
-from sources.aiwyn.client import aiwyn_client, changed_rows, invoice_details
+from sources.aiwyn.client import aiwyn_client, changed_rows, with_details
 
 
 @dlt.source(name="aiwyn", max_table_nesting=0)
@@ -53,13 +53,34 @@ def aiwyn(
     session = Session(lambda: aiwyn_client(base_url, jwt_api_key, http))
     tally = {} if tally is None else tally
 
-    def changes(entity: str, spec: TableSpec, stats: RequestStats) -> Iterator[Parsed]:
-        """The entity's changed rows as parsed Arrow batches, advancing its watermark."""
+    def changes(
+        entity: str, spec: TableSpec, stats: RequestStats, details: dict[Any, Any] | None = None
+    ) -> Iterator[Parsed]:
+        """The entity's changed rows as parsed Arrow batches, advancing its watermark; with ``details``
+        (a dict), each new row's invoice detail is fetched on the loop, pipelined, and put there by id."""
         mark = Watermark.from_state(entity, start, lag)
-        pages = session.iterate(
-            lambda client: changed_rows(client, entity, mark.start, stats, page_size, max_in_flight)
-        )
-        return changed_batches(pages, spec, mark, "updated_at", stats)
+        seen = dict(mark.seen)  # boundary rows already loaded: no detail request for them
+
+        def loaded(row: dict[str, Any]) -> bool:
+            stamp = seen.get(str(row.get("id")))
+            return stamp is not None and stamp == parse_instant(str(row.get("updatedAt"))).isoformat()
+
+        def pages(client: ApiClient) -> AsyncIterator[list[dict[str, Any]]]:
+            rows = changed_rows(client, entity, mark.start, stats, page_size, max_in_flight)
+            return with_details(rows, client, stats, loaded) if details is not None else rows
+
+        fetched = session.iterate(pages)
+        if details is not None:
+            fetched = detached(fetched, details)
+        return changed_batches(fetched, spec, mark, "updated_at", stats)
+
+    def detached(pages: Iterator[list[dict[str, Any]]], found: dict[Any, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Move each row's ``_detail`` into ``found`` (by id) before the row is parsed."""
+        for page in pages:
+            for row in page:
+                if isinstance(row, dict) and "_detail" in row:
+                    found[row.get("id")] = row.pop("_detail")
+            yield page
 
     def merged(spec: TableSpec) -> dict[str, Any]:
         # a record read twice in one run (it changed while we paged): the newest version wins the merge
@@ -83,13 +104,15 @@ def aiwyn(
         """Invoices (``/gql/v1/invoices/search``) and, from each changed invoice's detail, its line items
         (table ``invoice_line_items``, replaced per invoice)."""
         stats = tally.setdefault("invoices", RequestStats())
-        for parsed in changes("invoices", settings.INVOICES, stats):
+        found: dict[Any, Any] = {}
+        for parsed in changes("invoices", settings.INVOICES, stats, found):
             yield from emit(parsed, stats, "aiwyn")
-            ids = parsed.table["id"].to_pylist()
-            if not ids:
-                continue
-            details = session.run(lambda client, ids=ids: invoice_details(client, ids, stats))
-            yield from children(settings.INVOICE_LINE_ITEMS, details, "lineItems", {"invoice_id": "id"}, stats, "aiwyn")
+            if parsed.table.num_rows:
+                details = [d for d in (found.pop(i, None) for i in parsed.table["id"].to_pylist()) if d]
+                found.clear()
+                yield from children(
+                    settings.INVOICE_LINE_ITEMS, details, "lineItems", {"invoice_id": "id"}, stats, "aiwyn"
+                )
 
     @dlt.resource(**merged(settings.PAYMENTS))
     def payments() -> Iterator[Any]:

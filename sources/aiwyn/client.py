@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -165,3 +166,33 @@ async def invoice_details(client: ApiClient, ids: list[int], tally: RequestStats
         *(client.request("GET", settings.INVOICE_DETAIL_PATH.format(id=i), tally=tally) for i in ids)
     )
     return [d for d in details if isinstance(d, dict)]
+
+
+async def with_details(
+    pages: AsyncIterator[list[dict[str, Any]]],
+    client: ApiClient,
+    tally: RequestStats,
+    skip: Callable[[dict[str, Any]], bool],
+    ahead: int = 2,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Invoice pages with each new row's detail attached (``row["_detail"]``), pipelined on the event loop.
+
+    The details of up to ``ahead`` pages are requested while later pages are read, so the API's in-flight
+    budget stays busy. Rows for which ``skip(row)`` is true (already loaded at the watermark boundary)
+    get no detail request.
+    """
+    pending: deque[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]] = deque()
+
+    async def attach(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        wanted = [r for r in page if isinstance(r, dict) and r.get("id") is not None and not skip(r)]
+        by_id = {d.get("id"): d for d in await invoice_details(client, [r["id"] for r in wanted], tally)}
+        for row in wanted:
+            row["_detail"] = by_id.get(row["id"])
+        return page
+
+    async for page in pages:
+        pending.append((page, asyncio.ensure_future(attach(page))))
+        if len(pending) > ahead:
+            yield await pending.popleft()[1]
+    while pending:
+        yield await pending.popleft()[1]
