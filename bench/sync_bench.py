@@ -747,6 +747,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     started = time.perf_counter()
     scale = None if args.skip_scale else scale_part(args, workdir, scale_size)
+    if scale:  # saved at once: the head to head takes a while
+        partial = {k: v for k, v in scale.items() if k not in ("full", "incremental")}
+        partial.update(full=scale["full"].result, incremental=scale["incremental"].result)
+        partial["figures"] = figures(scale, None)
+        (workdir / "scale-part.json").write_text(json.dumps(partial, indent=1, default=str))
+        console.print(f"  scale part saved: {workdir / 'scale-part.json'}")
     reuse = scale["full"] if scale and scale_size == h2h_size else None
     h2h = h2h_part(args, workdir, h2h_size, reuse)
     fig = figures(scale, h2h)
