@@ -97,7 +97,8 @@ class RequestStats:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Per-API HTTP behaviour (config ``sources.<api>.http.*``); ``rate_per_s`` None means unlimited."""
+    """Per-API HTTP behaviour, from the source's config (``sources.<api>.max_in_flight``, ``timeout_s``,
+    ``max_attempts``, ``backoff_max_s``; Aimsio's ``rate_per_s``); ``rate_per_s`` None means unlimited."""
 
     max_in_flight: int = 8
     rate_per_s: float | None = None

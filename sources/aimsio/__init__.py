@@ -35,6 +35,8 @@ def aimsio(
     rate_per_s: float = settings.RATE_PER_S,
     max_in_flight: int = settings.MAX_IN_FLIGHT,
     timeout_s: float = 30.0,
+    max_attempts: int = 8,
+    backoff_max_s: float = 30.0,
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The Aimsio resources ``nrbs`` (+ ``nrb_children``, ``deletions``) and ``job_orders``.
@@ -45,13 +47,20 @@ def aimsio(
         start_date: the first run only loads objects updated at or after it (``SOURCES__AIMSIO__START_DATE``).
         rate_per_s, max_in_flight: client-side limits (the API's documented 10/s and 10 parallel calls).
         timeout_s: seconds before a request times out (and is retried).
+        max_attempts, backoff_max_s: tries per request, and the longest wait between two (seconds).
         tally: per-resource counters filled while extracting.
 
     Raises:
         ConfigError: malformed ``start_date``; (on extract) refused credentials or unreachable base URL.
     """
     start_ms = int(parse_start_date(start_date, "SOURCES__AIMSIO__START_DATE").timestamp() * 1000)
-    http = HttpSettings(max_in_flight=max_in_flight, rate_per_s=rate_per_s, timeout_s=timeout_s)
+    http = HttpSettings(
+        max_in_flight=max_in_flight,
+        rate_per_s=rate_per_s,
+        timeout_s=timeout_s,
+        max_attempts=max_attempts,
+        backoff_max_s=backoff_max_s,
+    )
     session = Session(lambda: aimsio_client(base_url, username, password, http))
     tally = {} if tally is None else tally
 

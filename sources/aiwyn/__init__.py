@@ -30,6 +30,8 @@ def aiwyn(
     max_in_flight: int = 8,
     page_size: int = settings.PAGE_SIZE,
     timeout_s: float = 30.0,
+    max_attempts: int = 8,
+    backoff_max_s: float = 30.0,
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The Aiwyn resources ``wip``, ``invoices`` (+ ``invoice_line_items``) and ``payments``.
@@ -42,6 +44,7 @@ def aiwyn(
         max_in_flight: concurrent requests to Aiwyn (politeness budget); also the keyset slices.
         page_size: rows per search request (1..1000).
         timeout_s: seconds before a request times out (and is retried).
+        max_attempts, backoff_max_s: tries per request, and the longest wait between two (seconds).
         tally: per-resource counters filled while extracting (requests, rows, quarantined).
 
     Raises:
@@ -49,7 +52,9 @@ def aiwyn(
     """
     start = parse_start_date(start_date, "SOURCES__AIWYN__START_DATE")
     lag = timedelta(seconds=lag_seconds)
-    http = HttpSettings(max_in_flight=max_in_flight, timeout_s=timeout_s)
+    http = HttpSettings(
+        max_in_flight=max_in_flight, timeout_s=timeout_s, max_attempts=max_attempts, backoff_max_s=backoff_max_s
+    )
     session = Session(lambda: aiwyn_client(base_url, jwt_api_key, http))
     tally = {} if tally is None else tally
 

@@ -36,6 +36,8 @@ def iinsight(
     lag_seconds: int = int(settings.DEFAULT_LAG.total_seconds()),
     max_in_flight: int = 8,
     timeout_s: float = 30.0,
+    max_attempts: int = 8,
+    backoff_max_s: float = 30.0,
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The iinsight resource ``invoices`` (+ ``invoice_items``).
@@ -49,6 +51,7 @@ def iinsight(
         lag_seconds: how far behind the watermark each run re-reads.
         max_in_flight: pages fetched ahead concurrently (politeness budget).
         timeout_s: seconds before a request times out (and is retried).
+        max_attempts, backoff_max_s: tries per request, and the longest wait between two (seconds).
         tally: per-resource counters filled while extracting.
 
     Raises:
@@ -59,7 +62,9 @@ def iinsight(
     start = parse_start_date(start_date, "SOURCES__IINSIGHT__START_DATE")
     lag = timedelta(seconds=lag_seconds)
     invoice_spec, item_spec = settings.invoice_specs(api_version)
-    http = HttpSettings(max_in_flight=max_in_flight, timeout_s=timeout_s)
+    http = HttpSettings(
+        max_in_flight=max_in_flight, timeout_s=timeout_s, max_attempts=max_attempts, backoff_max_s=backoff_max_s
+    )
     session = Session(lambda: iinsight_client(base_url, client_id, client_secret, username, password, http))
     tally = {} if tally is None else tally
 
