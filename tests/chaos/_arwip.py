@@ -28,6 +28,9 @@ def patch_http_defaults(env: dict[str, str] | os._Environ[str] = os.environ) -> 
         if env.get(var):
             defaults[names.index(name)] = applied[name] = kind(env[var])
     HttpSettings.__init__.__defaults__ = tuple(defaults)
+    for name, value in applied.items():  # the sources take these from their config keys
+        for source in ("AIWYN", "AIMSIO", "IINSIGHT"):
+            os.environ.setdefault(f"SOURCES__{source}__{name.upper()}", str(value))
     return applied
 
 
