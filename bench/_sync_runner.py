@@ -10,9 +10,12 @@ The sources read their base URLs and credentials from the ``SOURCES__*`` environ
 - per API, from the HTTP calls as the client saw them (``httpx.AsyncClient.request`` timed, no other
   change): ``requests``, ``first``/``last`` (seconds since the sync started), ``busy_s`` (summed request
   durations), and the same split by kind (Aiwyn ``search`` / ``detail``, Aimsio ``stub_list`` /
-  ``detail``, iinsight ``page``, ``auth``);
+  ``detail``, iinsight ``page``, ``auth``), and a timeline of busy seconds per 10 s;
 - ``models_s`` (``build_models``), ``after_sources_s`` (each step ``sync()`` runs after the sources: models,
-  data tests, BI snapshot, as this version of :mod:`pipelines.sync` has them) and ``self_maxrss_mb``.
+  data tests, BI snapshot, as this version of :mod:`pipelines.sync` has them), ``self_maxrss_mb`` and
+  ``rss_peak_mb_by_phase`` (RSS sampled every 0.2 s: ``sources``, then each of those steps).
+
+With ``BENCH_TRACE=<file>`` every request's ``(api, kind, start, end)`` is also written there (diagnostics).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -45,6 +49,7 @@ class HttpTimes:
         self.bases = {url.rstrip("/"): api for api, url in bases.items() if url}
         self.by_kind: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
         self.timeline: dict[str, list[float]] = defaultdict(list)
+        self.trace: list[tuple[str, str, float, float]] | None = [] if os.environ.get("BENCH_TRACE") else None
 
     def api_of(self, client: httpx.AsyncClient) -> str:
         """The API a client talks to (by its base URL), or its host when unknown."""
@@ -73,6 +78,8 @@ class HttpTimes:
         kind["busy_s"] += end - start
         kind["first"] = min(kind["first"], start)
         kind["last"] = max(kind["last"], end)
+        if self.trace is not None:
+            self.trace.append((api, self.kind_of(api, path), start - T0, end - T0))
         line = self.timeline[api]
         t = start - T0
         while t < end - T0:
@@ -111,6 +118,25 @@ class HttpTimes:
         return out
 
 
+class RssSampler(threading.Thread):
+    """Samples this process's RSS (``/proc/self/status``) every 0.2 s; keeps the peak per phase label."""
+
+    def __init__(self) -> None:
+        super().__init__(name="rss-sampler", daemon=True)
+        self.phase = "sources"
+        self.peaks: dict[str, float] = {}
+
+    def run(self) -> None:
+        while True:
+            try:
+                with open("/proc/self/status") as status:
+                    kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+            except (OSError, StopIteration, ValueError):
+                return
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), kb / 1024)
+            time.sleep(0.2)
+
+
 def instrument(times: HttpTimes) -> None:
     """Time every ``httpx.AsyncClient.request`` (the sources' one HTTP call; body read included)."""
     original = httpx.AsyncClient.request
@@ -143,8 +169,12 @@ def main(argv: list[str] | None = None) -> None:
 
     phases: dict[str, dict[str, float]] = {}
 
+    sampler = RssSampler()
+    sampler.start()
+
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **kw: Any) -> Any:
+            sampler.phase = name
             phase = phases.setdefault(name, {"start": time.perf_counter(), "seconds": 0.0})
             step = time.perf_counter()
             try:
@@ -159,6 +189,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("build_models", "check_data_tests", "publish_snapshot"):
         if hasattr(sync_mod, name):
             setattr(sync_mod, name, timed(name, getattr(sync_mod, name)))
+    try:  # imported by sync() when it runs (reconciling the id sets of sources that hard-delete)
+        from pipelines import reconcile as reconcile_mod
+
+        reconcile_mod.reconcile = timed("reconcile", reconcile_mod.reconcile)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        pass
 
     started = time.perf_counter()
     runs = sync_mod.sync(args.db, args.source)
@@ -197,8 +233,11 @@ def main(argv: list[str] | None = None) -> None:
         "after_sources_s": {k: round(v["seconds"], 3) for k, v in phases.items()},
         "sources": sources,
         "http": times.as_dict(started),
+        "rss_peak_mb_by_phase": {k: round(v, 1) for k, v in sampler.peaks.items()},
         "self_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if times.trace is not None:  # BENCH_TRACE=path: every request (api, kind, start, end), for diagnostics
+        Path(os.environ["BENCH_TRACE"]).write_text(json.dumps(times.trace))
     print("RESULT " + json.dumps(result), flush=True)
     sys.stdout.flush()
 

@@ -565,6 +565,8 @@ def figures(scale: dict[str, Any] | None, h2h: dict[str, Any] | None) -> dict[st
             models_s=full["models_s"],
             incremental_models_s=incr["models_s"],
             after_sources_s=full.get("after_sources_s"),
+            rss_peak_mb_by_phase=full.get("rss_peak_mb_by_phase"),
+            incremental_rss_peak_mb_by_phase=incr.get("rss_peak_mb_by_phase"),
             incremental_after_sources_s=incr.get("after_sources_s"),
             full_process_s=round(scale["full"].wall_s, 2),
             incremental_process_s=round(scale["incremental"].wall_s, 2),
