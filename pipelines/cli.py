@@ -122,6 +122,10 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
 
     def reconciled(found: list[Any]) -> None:
         for r in found:
+            if r.skipped:
+                why = f"({r.skipped}); the next sync tries again"
+                console.print(f"  [yellow]{r.source}.{r.entity}: not reconciled[/] {why}", highlight=False)
+                continue
             console.print(
                 f"  {r.source}.{r.entity}: reconciled {r.api_ids:,} ids at the API with {r.warehouse_ids:,} "
                 f"in the warehouse: {r.missing} disappeared, {r.returned} back",

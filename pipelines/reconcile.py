@@ -10,7 +10,6 @@ models treat a row with a non-null ``deleted_at`` as soft-deleted: kept, flagged
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,8 @@ import duckdb
 
 from pipelines.clients import session, setting, start_date
 from pipelines.sync import make_pipeline
-from sources._http import ApiClient, RequestStats
+from sources._http import ApiClient, BadPayload, RequestStats
+from sources._incremental import every_page
 from sources.aimsio.settings import DELETIONS
 from sources.aiwyn.client import changed_rows
 from sources.iinsight import settings as iinsight_settings
@@ -48,23 +48,19 @@ class Reconciled:
     warehouse_ids: int
     missing: int
     returned: int
+    skipped: str | None = None  # why this entity was not reconciled (an id page that was not JSON)
 
 
 async def _aiwyn_ids(client: ApiClient, entity: str, since: datetime) -> set[str]:
-    ids: set[str] = set()
-    async for page in changed_rows(client, entity, since, RequestStats(), slices=client.settings.max_in_flight):
-        ids.update(str(row["id"]) for row in page)
-    return ids
+    pages = changed_rows(client, entity, since, RequestStats(), slices=client.settings.max_in_flight)
+    return {str(row["id"]) async for page in every_page(pages) for row in page}
 
 
 async def _iinsight_ids(client: ApiClient, api_version: int, since: datetime) -> set[str]:
     ids: set[str] = set()
     for status in iinsight_settings.STATUSES[api_version]:
-        pages: AsyncIterator[list[dict[str, Any]]] = invoice_pages(
-            client, api_version, status, since, RequestStats(), client.settings.max_in_flight
-        )
-        async for page in pages:
-            ids.update(str(row["invoice_id"]) for row in page)
+        pages = invoice_pages(client, api_version, status, since, RequestStats(), client.settings.max_in_flight)
+        ids.update([str(row["invoice_id"]) async for page in every_page(pages) for row in page])
     return ids
 
 
@@ -86,15 +82,20 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
 def reconcile(db_path: Path, sources: list[str]) -> list[Reconciled]:
     """Reconcile the id sets of ``sources`` (those with hard deletes: aiwyn, iinsight) with the warehouse.
 
-    Must run under the warehouse lock, after the sync's load (no other connection writing). Raises
-    ConfigError/SourceError like a sync.
+    Must run under the warehouse lock, after the sync's load (no other connection writing). An entity
+    whose id pages include one that is not JSON is skipped (``Reconciled.skipped``; an incomplete id set
+    would flag records that exist). Raises ConfigError/SourceError like a sync.
     """
     results = []
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     for source in (s for s in sources if s in TABLES):
         rows: list[dict[str, Any]] = []
         for entity, (table, key, changed) in TABLES[source].items():
-            api = _api_ids(source, entity)
+            try:
+                api = _api_ids(source, entity)
+            except BadPayload as exc:
+                results.append(Reconciled(source, entity, 0, 0, 0, 0, skipped=str(exc)))
+                continue
             with duckdb.connect(str(db_path), read_only=True) as con:
                 here = {
                     str(k): (int(ts.timestamp() * 1000) if ts else None)

@@ -197,9 +197,13 @@ def sync(
         if to_reconcile and not failures:
             from pipelines.reconcile import reconcile as reconcile_ids
 
-            found = reconcile_ids(db_path, to_reconcile)
-            if on_reconcile:
-                on_reconcile(found)
+            try:
+                found = reconcile_ids(db_path, to_reconcile)
+            except Exception as exc:  # what loaded is kept: the models are still rebuilt below
+                failures.append(exc)
+            else:
+                if on_reconcile:
+                    on_reconcile(found)
         if runs:
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)

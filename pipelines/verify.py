@@ -19,7 +19,7 @@ import duckdb
 from pipelines.clients import session, setting, start_date
 from sources._arrow import parse_instant
 from sources._http import ApiClient, RequestStats
-from sources._incremental import isoformat
+from sources._incremental import every_page, isoformat
 from sources.aimsio.client import stub_list
 from sources.aiwyn.client import count_of, rows_of, search
 from sources.iinsight import settings as iinsight_settings
@@ -87,7 +87,7 @@ async def _iinsight(client: ApiClient, api_version: int, start: datetime) -> tup
     stats = RequestStats()
     count, total, newest = 0, Decimal(0), None
     for status in iinsight_settings.STATUSES[api_version]:
-        async for page in invoice_pages(client, api_version, status, start, stats, 8):
+        async for page in every_page(invoice_pages(client, api_version, status, start, stats, 8)):
             for row in page:
                 count += 1
                 total += Decimal(row["total"])

@@ -184,7 +184,7 @@ class Enum(Kind):
     def convert(self, values: list[Any]) -> pa.Array:
         upper = pc.utf8_upper(_as_text(values))
         known = pc.is_in(upper, value_set=pa.array(sorted(self.values)))
-        if not pc.all(pc.or_kleene(known, pc.is_null(upper))).as_py():
+        if not pc.all(pc.or_kleene(known, pc.is_null(upper)), min_count=0).as_py():
             raise ValueError(f"unknown value (expected one of {', '.join(sorted(self.values))})")
         return upper
 
@@ -250,9 +250,10 @@ class TableSpec:
     """A warehouse table: name, primary key and columns, built from API rows.
 
     ``ignore`` lists API fields handled elsewhere (nested children), which are neither columns nor
-    "unknown new fields". ``changed_at`` names the column holding the vendor's own change timestamp; when
-    set, every version loaded is also kept in ``<name>_history`` (key + ``changed_at``), from which the
-    models derive SCD2 validity ranges.
+    "unknown new fields". ``newest_wins`` names the vendor's change-timestamp column: a record read twice
+    in one run (it changed while we paged) is merged as its newest version (dlt's ``dedup_sort``).
+    ``changed_at`` names the same column when every version loaded is also kept in ``<name>_history``
+    (key + ``changed_at``), from which the models derive SCD2 validity ranges.
     """
 
     name: str
@@ -260,6 +261,7 @@ class TableSpec:
     fields: tuple[Field, ...]
     ignore: frozenset[str] = frozenset()
     changed_at: str | None = None
+    newest_wins: str | None = None
 
     @property
     def history_table(self) -> str | None:

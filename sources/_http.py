@@ -4,7 +4,9 @@ Built on ``httpx.AsyncClient``. Concurrency is bounded per API (``max_in_flight`
 an optional ``rate_per_s`` spaces request starts so no 1-second window holds more than that many
 (Aimsio: 10/s). Retries (tenacity) cover transport errors, timeouts, 5xx, 429 and bodies that are not
 complete JSON, with exponential backoff and jitter, or the server's ``Retry-After`` when it gives one.
-A 401 re-authenticates once per request. Errors never carry secrets: messages name the config key.
+A 401 re-authenticates once per request. A body that is still not JSON after every attempt raises
+:class:`BadPayload` (the sources quarantine it and carry on). Errors never carry secrets: messages name
+the config key.
 
 Sources run their async generators through :class:`Session`, which owns the client on a background event
 loop and hands the items to dlt's (synchronous) resource generators.
@@ -59,6 +61,22 @@ class SourceError(Exception):
 
 class ConfigError(SourceError):
     """The configuration is wrong (credentials, base URL, start date): the message names the key to fix."""
+
+
+class BadPayload(SourceError):
+    """An API answer that is still not JSON after every attempt (an HTML maintenance page, a body cut short).
+
+    Sources quarantine it and read on, and hold their watermark so the next run reads that range again.
+    ``request`` names the call (method, path, query or JSON body: never credentials, and never raised for
+    the auth endpoints); ``body`` is the answer as text, at most :attr:`MAX_BODY` characters.
+    """
+
+    MAX_BODY = 65_536
+
+    def __init__(self, message: str, request: str, body: bytes) -> None:
+        super().__init__(message)
+        self.request = request
+        self.body = body[: self.MAX_BODY].decode("utf-8", errors="replace")
 
 
 class RetriableError(Exception):
@@ -131,6 +149,14 @@ def _is_retriable(exc: BaseException) -> bool:
     return isinstance(exc, RetriableError | httpx.TransportError)
 
 
+class _NotJson(RetriableError):
+    """A 2xx body that does not decode: retried, then raised as :class:`BadPayload`."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(f"body is not complete JSON ({len(body)} bytes)")
+        self.body = body
+
+
 class _Wait:
     """Honour ``Retry-After`` when the server gave one, else exponential backoff with full jitter."""
 
@@ -148,7 +174,8 @@ class ApiClient:
     """An API's HTTP client: ``await client.request("POST", path, json=...)`` returns decoded JSON.
 
     Raises :class:`ConfigError` for 401/403 that survive a re-authentication (wrong credentials) and for
-    an unreachable base URL; :class:`SourceError` for other 4xx and for retries exhausted.
+    an unreachable base URL; :class:`BadPayload` for a body still not JSON after every attempt;
+    :class:`SourceError` for other 4xx and for retries exhausted.
     """
 
     def __init__(
@@ -224,6 +251,13 @@ class ApiClient:
                 f"{self.name}: cannot connect to {self._http.base_url} ({type(exc).__name__}); "
                 f"check {self._base_url_key}"
             ) from None
+        except _NotJson as exc:
+            message = f"{self.name}: {method} {path} answered {len(exc.body)} bytes that are not JSON"
+            if not authenticated:  # an auth call: its request holds credentials, its answer maybe a token
+                raise SourceError(f"{message}, {self.settings.max_attempts} times") from None
+            raise BadPayload(
+                f"{message}, {self.settings.max_attempts} times", _describe(method, path, kwargs), exc.body
+            ) from None
         except (httpx.TransportError, RetriableError) as exc:
             raise SourceError(
                 f"{self.name}: {method} {path} failed after {self.settings.max_attempts} attempts: "
@@ -270,7 +304,17 @@ class ApiClient:
         try:
             return decode_json(body) if body else None
         except msgspec.DecodeError:
-            raise RetriableError(f"body is not complete JSON ({len(body)} bytes)") from None
+            raise _NotJson(body) from None
+
+
+def _describe(method: str, path: str, kwargs: dict[str, Any]) -> str:
+    """``METHOD path?query [json body]``: which page a :class:`BadPayload` answered (no headers, no auth)."""
+    text = f"{method} {path}"
+    if kwargs.get("params"):
+        text += "?" + str(httpx.QueryParams(kwargs["params"]))
+    if kwargs.get("json") is not None:
+        text += " " + msgspec.json.encode(kwargs["json"]).decode()
+    return text
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -373,6 +417,13 @@ async def merge(iterators: list[AsyncIterator[T]], buffer: int = 8) -> AsyncIter
         done_all.cancel()
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """The error that ended a :meth:`Session.iterate` producer, on its way to the consumer thread."""
+
+    error: Exception
+
+
 class Session:
     """One API client shared by a source's resources, living on the background loop.
 
@@ -414,8 +465,8 @@ class Session:
                 async for item in factory(client):
                     await asyncio.to_thread(put, item)
                 await asyncio.to_thread(put, _END)
-            except Exception as exc:  # handed to the consumer thread
-                await asyncio.to_thread(put, exc)
+            except Exception as exc:  # handed to the consumer thread (wrapped: items may be exceptions too)
+                await asyncio.to_thread(put, _Failed(exc))
 
         future = asyncio.run_coroutine_threadsafe(pump(), loop)
         try:
@@ -423,8 +474,8 @@ class Session:
                 item = items.get()
                 if item is _END:
                     return
-                if isinstance(item, BaseException):
-                    raise item
+                if isinstance(item, _Failed):
+                    raise item.error
                 yield item
         finally:
             closing.set()

@@ -3,11 +3,13 @@ the start-date config check, and emitting parsed batches (rows + quarantine) to 
 
 State lives in dlt's resource state, which dlt commits when extraction ends; a failed extract leaves the
 previous watermark, so the next run fetches the same changes again (merge keys collapse the repeats).
+A page that is not JSON (:class:`BadPayload`) is quarantined, the rest of the run loads, and the watermark
+is held where it was, so the next run reads the unreadable range again: nothing is lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,8 +19,10 @@ import pendulum
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources._arrow import Parsed, TableSpec, explode
-from sources._http import ConfigError, RequestStats
+from sources._arrow import Parsed, Quarantined, TableSpec, explode
+from sources._http import BadPayload, ConfigError, RequestStats
+
+Page = list[dict[str, Any]] | BadPayload  # a page of API rows, or the answer that stood for it and was not JSON
 
 
 def parse_start_date(value: str | datetime, key: str) -> datetime:
@@ -58,6 +62,7 @@ class Watermark:
     lag: timedelta
     value: datetime | None = None
     seen: dict[str, str] = field(default_factory=dict)
+    held: bool = False
 
     @classmethod
     def from_state(cls, name: str, initial: datetime, lag: timedelta) -> Watermark:
@@ -109,8 +114,14 @@ class Watermark:
         floor_text = floor.isoformat()
         self.seen = {k: t for k, t in self.seen.items() if t >= floor_text}
 
+    def hold(self) -> None:
+        """Keep the saved watermark as it was this run (a page was unreadable): :meth:`save` does nothing."""
+        self.held = True
+
     def save(self) -> None:
-        """Write the watermark to dlt resource state (committed by dlt when extraction ends)."""
+        """Write the watermark to dlt resource state (committed by dlt when extraction ends), unless held."""
+        if self.held:
+            return
         dlt.current.resource_state()[self.name] = {
             "value": self.value.isoformat() if self.value else None,
             "seen": self.seen,
@@ -132,12 +143,19 @@ def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str
         yield dlt.mark.with_hints(pa.Table.from_pylist(rows), QUARANTINE_HINTS, create_table_variant=True)
     if not parsed.table.num_rows:
         return
+    spec = parsed.spec
     if table_hints is None:
         stats.rows += parsed.table.num_rows  # rows of the resource's own table; children are not counted
+        if spec is not None and spec.newest_wins:
+            # on the table itself, not the resource: dlt's table variants (children, quarantine) inherit
+            # the resource's column hints and would warn that they lack the column
+            table_hints = dlt.mark.make_hints(
+                table_name=spec.name, columns={spec.newest_wins: {"name": spec.newest_wins, "dedup_sort": "desc"}}
+            )
+    if table_hints is None:
         yield parsed.table
     else:
         yield dlt.mark.with_hints(parsed.table, table_hints, create_table_variant=True)
-    spec = parsed.spec
     if spec is not None and spec.history_table and spec.changed_at:
         key = (*spec.primary_key, spec.changed_at)
         hints = dlt.mark.make_hints(table_name=spec.history_table, write_disposition="merge", primary_key=key)
@@ -150,15 +168,37 @@ def _not_null(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
+async def every_page(pages: AsyncIterator[Page]) -> AsyncIterator[list[dict[str, Any]]]:
+    """The pages, raising the :class:`BadPayload` of an unreadable one: for readers that need every row or
+    none (``arwip verify``, reconciling ids, where an incomplete set would flag records that exist)."""
+    async for page in pages:
+        if isinstance(page, BadPayload):
+            raise page
+        yield page
+
+
+def unreadable(spec: TableSpec, exc: BadPayload) -> Parsed:
+    """A batch with no rows and one quarantined entry for an answer that was not JSON: entity ``spec.name``,
+    record key the request (:attr:`BadPayload.request`), payload the body's text."""
+    parsed = spec.to_arrow([])
+    parsed.quarantined.append(Quarantined(spec.name, exc.request, str(exc), exc.body))
+    return parsed
+
+
 def changed_batches(
-    pages: Iterable[list[dict[str, Any]]], spec: TableSpec, mark: Watermark, cursor: str, stats: RequestStats
+    pages: Iterable[Page], spec: TableSpec, mark: Watermark, cursor: str, stats: RequestStats
 ) -> Iterator[Parsed]:
     """Parse pages of API rows and keep only rows not already loaded at the watermark's boundary.
 
-    The watermark advances over what is yielded and is saved to resource state once all pages are read.
+    The watermark advances over what is yielded and is saved to resource state once all pages are read;
+    an unreadable page is quarantined (:func:`unreadable`) and holds the watermark.
     """
     key = spec.primary_key[0]
     for page in pages:
+        if isinstance(page, BadPayload):
+            mark.hold()
+            yield unreadable(spec, page)
+            continue
         parsed = spec.to_arrow(page)
         parsed.table, dropped = mark.keep_new(parsed.table, key, cursor)
         stats.reread += dropped

@@ -3,8 +3,10 @@
 API: https://api.aimsio.com (seed 003; CONTRACT.md "Aimsio"). The API offers no change filter, only the
 whole stub list ``{dtype, guid, updatedAt}``: each run reads it, fetches the detail only for objects whose
 ``updatedAt`` differs from the one last loaded (state keeps ``guid -> updatedAt``), and records objects
-that vanished from the list as soft deletes in table ``deletions``. Requests stay within 10/s and 10 in
-flight. Money ``DECIMAL(18,2)``; epoch milliseconds become UTC timestamps.
+that vanished from the list as soft deletes in table ``deletions``. An answer that is not JSON is
+quarantined and read again next run (an unreadable list skips the entity this run; an unreadable detail is
+not marked loaded). Requests stay within 10/s and 10 in flight. Money ``DECIMAL(18,2)``; epoch milliseconds
+become UTC timestamps.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources import DltResource
 
-from sources._http import HttpSettings, RequestStats, Session
-from sources._incremental import children, emit, parse_start_date
+from sources._http import BadPayload, HttpSettings, RequestStats, Session
+from sources._incremental import children, emit, parse_start_date, unreadable
 from sources.aimsio import settings
 from sources.aimsio.client import aimsio_client, details, stub_list
 
@@ -71,7 +73,11 @@ def aimsio(
         state = dlt.current.resource_state()
         loaded: dict[str, int] = state.setdefault("loaded", {})
         deleted: dict[str, int] = state.setdefault("deleted", {})
-        stubs = settings.STUBS.to_arrow(session.run(lambda client: stub_list(client, path, stats)))
+        try:
+            stubs = settings.STUBS.to_arrow(session.run(lambda client: stub_list(client, path, stats)))
+        except BadPayload as exc:  # nothing to compare with: no details, no deletions; next run tries again
+            yield from emit(unreadable(spec, exc), stats, "aimsio")
+            return
         yield from emit(_no_rows(stubs), stats, "aimsio")
         current = dict(zip(stubs.table["guid"].to_pylist(), _millis(stubs.table["updated_at"]), strict=True))
         changed = [g for g, ms in current.items() if loaded.get(g) != ms and (g in loaded or ms >= start_ms)]
@@ -79,8 +85,10 @@ def aimsio(
         for i in range(0, len(changed), DETAIL_BATCH):
             batch = changed[i : i + DETAIL_BATCH]
             found = session.run(lambda client, batch=batch: details(client, path, batch, stats))
-            gone = [g for g, d in zip(batch, found, strict=True) if not isinstance(d, dict)]
+            gone = [g for g, d in zip(batch, found, strict=True) if d is None]
             vanished.extend(g for g in gone if g in loaded)
+            for bad in (d for d in found if isinstance(d, BadPayload)):  # not marked loaded: fetched again
+                yield from emit(unreadable(spec, bad), stats, "aimsio")
             rows = [d for d in found if isinstance(d, dict)]
             parsed = spec.to_arrow(rows)
             yield from emit(parsed, stats, "aimsio")
@@ -88,8 +96,8 @@ def aimsio(
                 yield from children(
                     settings.NRB_CHILDREN, rows, "nrbChildren", {"nrbParentGuid": "nrbGuid"}, stats, "aimsio"
                 )
-            for g in batch:
-                if g not in gone:
+            for g, d in zip(batch, found, strict=True):
+                if isinstance(d, dict):
                     loaded[g] = current[g]
         back = [g for g in current if g in deleted and g in loaded]
         yield from _deletions(name, vanished, back, loaded, deleted, stats)
@@ -98,7 +106,6 @@ def aimsio(
         name="nrbs",
         primary_key="nrb_guid",
         write_disposition="merge",
-        columns={"nrb_updated_at": {"dedup_sort": "desc"}},
     )
     def nrbs() -> Iterator[Any]:
         """NRBs (``/NonRecurringBillableItem``), their ``nrbChildren`` (table ``nrb_children``)."""
@@ -108,7 +115,6 @@ def aimsio(
         name="job_orders",
         primary_key="job_guid",
         write_disposition="merge",
-        columns={"job_updated_at": {"dedup_sort": "desc"}},
     )
     def job_orders() -> Iterator[Any]:
         """Job orders (``/JobOrder``): job number, name and client of the NRBs."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sources._http import ApiClient, BasicAuth, HttpSettings, RequestStats, SourceError
+from sources._http import ApiClient, BadPayload, BasicAuth, HttpSettings, RequestStats, SourceError
 from sources.aimsio import settings
 
 
@@ -40,9 +40,13 @@ async def stub_list(client: ApiClient, entity_path: str, tally: RequestStats) ->
 
 
 async def details(client: ApiClient, entity_path: str, guids: list[str], tally: RequestStats) -> list[Any]:
-    """``GET /<Entity>/{guid}`` for each guid, concurrently within the rate limit; ``None`` where gone (404)."""
-    return list(
-        await asyncio.gather(
-            *(client.request("GET", f"{settings.PREFIX}/{entity_path}/{guid}", tally=tally) for guid in guids)
-        )
-    )
+    """``GET /<Entity>/{guid}`` for each guid, concurrently within the rate limit, in the order of ``guids``:
+    the object, ``None`` where gone (404), or the :class:`BadPayload` of an answer that was not JSON."""
+
+    async def detail(guid: str) -> Any:
+        try:
+            return await client.request("GET", f"{settings.PREFIX}/{entity_path}/{guid}", tally=tally)
+        except BadPayload as exc:
+            return exc
+
+    return list(await asyncio.gather(*(detail(guid) for guid in guids)))

@@ -62,7 +62,14 @@ _NRB_FIELDS = (
     Field("nrbParentExternalId", Text()),
 )
 
-NRBS = TableSpec("nrbs", ("nrb_guid",), _NRB_FIELDS, ignore=frozenset({"nrbChildren"}), changed_at="nrb_updated_at")
+NRBS = TableSpec(
+    "nrbs",
+    ("nrb_guid",),
+    _NRB_FIELDS,
+    ignore=frozenset({"nrbChildren"}),
+    changed_at="nrb_updated_at",
+    newest_wins="nrb_updated_at",
+)
 # Children of an AP-invoice NRB (``nrbChildren``), replaced per parent.
 NRB_CHILDREN = TableSpec("nrb_children", ("nrb_guid",), _NRB_FIELDS, ignore=frozenset({"nrbChildren"}))
 
@@ -87,6 +94,7 @@ JOB_ORDERS = TableSpec(
         Field("jobUpdatedAt", EpochMillis(), required=True),
         Field("jobWBSSchedule", Json()),
     ),
+    newest_wins="job_updated_at",
 )
 
 # Soft deletes: one row per record that vanished from a stub list (``deleted_at`` null once it is back).

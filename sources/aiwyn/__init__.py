@@ -15,8 +15,8 @@ import dlt
 from dlt.sources import DltResource
 
 from sources._arrow import Parsed, TableSpec, parse_instant
-from sources._http import ApiClient, HttpSettings, RequestStats, Session
-from sources._incremental import Watermark, changed_batches, children, emit, parse_start_date
+from sources._http import ApiClient, BadPayload, HttpSettings, RequestStats, Session
+from sources._incremental import Page, Watermark, changed_batches, children, emit, parse_start_date
 from sources.aiwyn import settings
 from sources.aiwyn.client import aiwyn_client, changed_rows, with_details
 
@@ -70,7 +70,7 @@ def aiwyn(
             stamp = seen.get(str(row.get("id")))
             return stamp is not None and stamp == parse_instant(str(row.get("updatedAt"))).isoformat()
 
-        def pages(client: ApiClient) -> AsyncIterator[list[dict[str, Any]]]:
+        def pages(client: ApiClient) -> AsyncIterator[Page]:
             rows = changed_rows(client, entity, mark.start, stats, page_size, max_in_flight)
             return with_details(rows, client, stats, loaded) if details is not None else rows
 
@@ -79,23 +79,24 @@ def aiwyn(
             fetched = detached(fetched, details)
         return changed_batches(fetched, spec, mark, "updated_at", stats)
 
-    def detached(pages: Iterator[list[dict[str, Any]]], found: dict[Any, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Move each row's ``_detail`` into ``found`` (by id) before the row is parsed."""
+    def detached(pages: Iterator[Page], found: dict[Any, Any]) -> Iterator[Page]:
+        """Move each row's ``_detail`` into ``found`` (by id) before the row is parsed; a detail that was not
+        JSON follows its page as a :class:`BadPayload` (quarantined; the invoice is read again next run)."""
         for page in pages:
-            for row in page:
+            unreadable = []
+            for row in page if isinstance(page, list) else ():
                 if isinstance(row, dict) and "_detail" in row:
-                    found[row.get("id")] = row.pop("_detail")
+                    detail = row.pop("_detail")
+                    if isinstance(detail, BadPayload):
+                        unreadable.append(detail)
+                    else:
+                        found[row.get("id")] = detail
             yield page
+            yield from unreadable
 
     def merged(spec: TableSpec) -> dict[str, Any]:
-        # a record read twice in one run (it changed while we paged): the newest version wins the merge
-        newest_wins = {"updated_at": {"dedup_sort": "desc"}}
-        return {
-            "name": spec.name,
-            "primary_key": spec.primary_key,
-            "write_disposition": "merge",
-            "columns": newest_wins,
-        }
+        # a record read twice in one run (it changed while we paged): newest wins (spec.newest_wins, see emit)
+        return {"name": spec.name, "primary_key": spec.primary_key, "write_disposition": "merge"}
 
     @dlt.resource(**merged(settings.WIP))
     def wip() -> Iterator[Any]:

@@ -14,8 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from sources._arrow import parse_instant
-from sources._http import ApiClient, ConfigError, HttpSettings, RequestStats, SourceError, TokenAuth, merge
-from sources._incremental import isoformat
+from sources._http import (
+    ApiClient,
+    BadPayload,
+    ConfigError,
+    HttpSettings,
+    RequestStats,
+    SourceError,
+    TokenAuth,
+    merge,
+)
+from sources._incremental import Page, isoformat
 from sources.aiwyn import settings
 
 
@@ -100,13 +109,21 @@ async def _keyset_pages(
     page_size: int,
     tally: RequestStats,
     after: tuple[str, Any] | None = None,
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Pages of rows with ``since <= updatedAt < until`` in ``(updatedAt, id)`` order, by keyset."""
+) -> AsyncIterator[Page]:
+    """Pages of rows with ``since <= updatedAt < until`` in ``(updatedAt, id)`` order, by keyset.
+
+    A page that is not JSON ends the range (its last key, the next page's start, is unknown): it comes as
+    its :class:`BadPayload`, and the caller holds its watermark so the next run reads the range again.
+    """
     bounds = [{"updatedAt": {"_gte": isoformat(since)}}]
     if until is not None:
         bounds.append({"updatedAt": {"_lt": isoformat(until)}})
     while True:
-        rows = rows_of(await search(client, entity, bounds + _after(after), page_size, "asc", tally))
+        try:
+            rows = rows_of(await search(client, entity, bounds + _after(after), page_size, "asc", tally))
+        except BadPayload as exc:
+            yield exc
+            return
         if rows:
             yield rows
         if len(rows) < page_size:
@@ -121,14 +138,19 @@ async def changed_rows(
     tally: RequestStats,
     page_size: int = settings.PAGE_SIZE,
     slices: int = 1,
-) -> AsyncIterator[list[dict[str, Any]]]:
+) -> AsyncIterator[Page]:
     """All rows of ``entity`` changed at or after ``since``, as pages (lists of API rows).
 
     With ``slices > 1`` and more than one page to read, the ``updatedAt`` range is split into up to
     ``slices`` contiguous ranges read concurrently; the last range is open-ended, so rows changed while we
-    page are still read. Pages arrive in no particular order.
+    page are still read. Pages arrive in no particular order; an unreadable one as its :class:`BadPayload`
+    (it ends its range, see :func:`_keyset_pages`).
     """
-    first = await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
+    try:
+        first = await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
+    except BadPayload as exc:
+        yield exc
+        return
     rows = rows_of(first)
     total = count_of(first)
     if len(rows) < page_size or slices <= 1 or (total is not None and total <= 2 * page_size):
@@ -140,7 +162,10 @@ async def changed_rows(
             ):
                 yield page
         return
-    newest = rows_of(await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
+    try:
+        newest = rows_of(await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
+    except BadPayload:
+        newest = []  # the range's end is unknown: one open-ended range (slower, nothing missed)
     lo = parse_instant(rows[-1]["updatedAt"])
     hi = parse_instant(newest[0]["updatedAt"]) if newest else lo
     n = max(1, min(slices, math.ceil((total or 0) / page_size)))
@@ -159,35 +184,43 @@ async def changed_rows(
         yield page
 
 
-async def invoice_details(client: ApiClient, ids: list[int], tally: RequestStats) -> list[dict[str, Any]]:
-    """The detail of each invoice (``lineItems``, ``payments``…), fetched concurrently within the client's
-    in-flight budget. Invoices deleted meanwhile (404) are left out."""
-    details = await asyncio.gather(
-        *(client.request("GET", settings.INVOICE_DETAIL_PATH.format(id=i), tally=tally) for i in ids)
-    )
-    return [d for d in details if isinstance(d, dict)]
+async def invoice_details(client: ApiClient, ids: list[int], tally: RequestStats) -> list[Any]:
+    """The detail of each invoice (``lineItems``, ``payments``…), in the order of ``ids``, fetched concurrently
+    within the client's in-flight budget: a dict, ``None`` for an invoice deleted meanwhile (404), or the
+    :class:`BadPayload` of an answer that was not JSON."""
+
+    async def detail(invoice_id: int) -> Any:
+        try:
+            return await client.request("GET", settings.INVOICE_DETAIL_PATH.format(id=invoice_id), tally=tally)
+        except BadPayload as exc:
+            return exc
+
+    return list(await asyncio.gather(*(detail(i) for i in ids)))
 
 
 async def with_details(
-    pages: AsyncIterator[list[dict[str, Any]]],
+    pages: AsyncIterator[Page],
     client: ApiClient,
     tally: RequestStats,
     skip: Callable[[dict[str, Any]], bool],
     ahead: int = 2,
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Invoice pages with each new row's detail attached (``row["_detail"]``), pipelined on the event loop.
+) -> AsyncIterator[Page]:
+    """Invoice pages with each new row's detail attached (``row["_detail"]``: see :func:`invoice_details`),
+    pipelined on the event loop.
 
     The details of up to ``ahead`` pages are requested while later pages are read, so the API's in-flight
     budget stays busy. Rows for which ``skip(row)`` is true (already loaded at the watermark boundary)
     get no detail request.
     """
-    pending: deque[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]] = deque()
+    pending: deque[tuple[Page, asyncio.Future[Page]]] = deque()
 
-    async def attach(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def attach(page: Page) -> Page:
+        if isinstance(page, BadPayload):
+            return page
         wanted = [r for r in page if isinstance(r, dict) and r.get("id") is not None and not skip(r)]
-        by_id = {d.get("id"): d for d in await invoice_details(client, [r["id"] for r in wanted], tally)}
-        for row in wanted:
-            row["_detail"] = by_id.get(row["id"])
+        found = await invoice_details(client, [r["id"] for r in wanted], tally)
+        for row, detail in zip(wanted, found, strict=True):
+            row["_detail"] = detail
         return page
 
     async for page in pages:

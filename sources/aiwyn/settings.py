@@ -42,6 +42,7 @@ WIP = TableSpec(
         Field("updatedAt", Timestamp(), required=True),
     ),
     changed_at="updated_at",
+    newest_wins="updated_at",
 )
 
 INVOICE_STATUSES = frozenset({"PENDING", "POSTED", "PAID", "OVERDUE", "CANCELLED", "DRAFT"})
@@ -70,6 +71,7 @@ INVOICES = TableSpec(
         Field("updatedAt", Timestamp(), required=True),
     ),
     changed_at="updated_at",
+    newest_wins="updated_at",
 )
 
 # Line items come from the invoice detail (seed 001 "Get invoice by ID"), one row per lineItems[] entry.
@@ -102,4 +104,5 @@ PAYMENTS = TableSpec(
         Field("createdAt", Timestamp()),
         Field("updatedAt", Timestamp(), required=True),
     ),
+    newest_wins="updated_at",
 )

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from dlt.sources import DltResource
 
 from sources._http import ConfigError, HttpSettings, RequestStats, Session
-from sources._incremental import Watermark, changed_batches, children, emit, parse_start_date
+from sources._incremental import Page, Watermark, changed_batches, children, emit, parse_start_date
 from sources.iinsight import settings
 from sources.iinsight.client import iinsight_client, invoice_pages
 
@@ -72,7 +72,6 @@ def iinsight(
         name="invoices",
         primary_key="invoice_id",
         write_disposition="merge",
-        columns={"last_update_utc": {"dedup_sort": "desc"}},  # read twice in a run (re-scan): newest wins
     )
     def invoices() -> Iterator[Any]:
         """Invoices by status under ``modified_since``; items to table ``invoice_items``."""
@@ -110,12 +109,11 @@ def iinsight(
     return (invoices,)
 
 
-def _keep_raw(pages: Iterator[list[dict[str, Any]]], raw: dict[str, dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def _keep_raw(pages: Iterator[Page], raw: dict[str, dict[str, Any]]) -> Iterator[Page]:
     """Pass pages through, remembering each raw row by id (items are read from the raw rows)."""
     for rows in pages:
-        for row in rows:
-            if isinstance(row, dict):
-                raw[str(row.get("invoice_id"))] = row
+        if isinstance(rows, list):
+            raw.update((str(row.get("invoice_id")), row) for row in rows if isinstance(row, dict))
         yield rows
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from sources._http import ApiClient, ConfigError, HttpSettings, RequestStats, SourceError, TokenAuth
-from sources._incremental import isoformat
+from sources._http import ApiClient, BadPayload, ConfigError, HttpSettings, RequestStats, SourceError, TokenAuth
+from sources._incremental import Page, isoformat
 from sources.iinsight import settings
 
 
@@ -83,19 +83,24 @@ async def invoice_pages(
     since: datetime,
     tally: RequestStats,
     window: int,
-) -> AsyncIterator[list[dict[str, Any]]]:
+) -> AsyncIterator[Page]:
     """Pages of invoices with ``status`` modified since ``since``, in page order.
 
     Fetches page 1, then ``window`` pages at a time concurrently. The first page shorter than 100 rows is
     the last; pages after it that still hold rows mean rows moved while we paged (the caller re-scans).
+    A page that is not JSON comes as its :class:`BadPayload` and counts as full (paging goes on), unless a
+    whole window of pages is unreadable.
     """
     params: dict[str, Any] = {"modified_since": isoformat(since), "status": status}
     if api_version == 1:
         params["satus"] = status  # the v1 docs spell the parameter so; send both spellings
     path = settings.INVOICES_PATH[api_version]
 
-    async def page(n: int) -> list[dict[str, Any]]:
-        body = await client.request("GET", path, params={**params, "page": n}, tally=tally)
+    async def page(n: int) -> Page:
+        try:
+            body = await client.request("GET", path, params={**params, "page": n}, tally=tally)
+        except BadPayload as exc:
+            return exc
         if body is None:
             return []
         if not isinstance(body, list):
@@ -108,6 +113,8 @@ async def invoice_pages(
         for rows in pages:
             if rows:
                 yield rows
-            if len(rows) < settings.PAGE_SIZE:
+            if isinstance(rows, list) and len(rows) < settings.PAGE_SIZE:
                 return
+        if ahead > 1 and all(isinstance(rows, BadPayload) for rows in pages):
+            return  # a whole window unreadable: the list is down; the held watermark reads it next run
         first, ahead = first + ahead, window

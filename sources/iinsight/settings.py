@@ -67,6 +67,7 @@ def invoice_specs(api_version: int) -> tuple[TableSpec, TableSpec]:
         ),
         ignore=frozenset({"item"}),
         changed_at="last_update_utc",
+        newest_wins="last_update_utc",
     )
     items = TableSpec(
         "invoice_items",

@@ -1,5 +1,6 @@
 """Bad input: records that do not parse go to ``<source>.quarantine`` and the rest loads; ``--strict`` makes
-that exit 3; fields a vendor adds are kept; a page that is not JSON fails the source cleanly.
+that exit 3; fields a vendor adds are kept; an answer that is not JSON (a list page, an invoice detail, an NRB
+detail) is quarantined, the rest loads, and the next run reads what it stood for again.
 
 The simulators serve only well-formed data. An unknown enum value is written into the firm's store; the
 values the store's types cannot hold (a date ``31-02-2024``, an amount ``abc``, a missing id, a new field)
@@ -127,17 +128,89 @@ def test_quarantined_records_carry_the_load_id(spoiled):
     assert {r[0] for r in s.rows(f"SELECT {load_id} FROM iinsight.quarantine")} <= loads
 
 
-def test_a_page_that_is_not_json_fails_that_source_cleanly_and_the_others_load(cluster, tmp_path):
-    """Every attempt at the iinsight invoice list gets an HTML maintenance page: after its retries the source
-    fails with one line, exit 1; Aiwyn and Aimsio still load."""
+def test_answers_that_are_not_json_are_quarantined_and_read_again_next_run(cluster, tmp_path):
+    """While the vendors answer some calls with an HTML maintenance page (every attempt), a sync quarantines
+    each such answer with the request it answered and its body, loads everything else, and exits 0; the next
+    sync, once the pages are back, loads what they held: the warehouse then equals the truth."""
     firm = Firm(seed=1, size="tiny", now=NOW)
+    truth = firm.truth()
+    invoice_id = truth.aiwyn_invoices["id"][3].as_py()
+    nrb = truth.aimsio_nrbs["nrb_guid"][2].as_py()
     page = b"<html><body>Down for maintenance</body></html>"
-    sims = cluster(firm, before={"iinsight": lambda scope: (200, page) if scope["path"] == "/api1/invoices" else None})
+    broken = {  # vendor -> (path, query parameters it must carry)
+        "aiwyn": (("/gql/v1/payments/search", ()), (f"/gql/v1/invoice/{invoice_id}", ())),
+        "aimsio": ((f"/rest/api/standard/v1/NonRecurringBillableItem/{nrb}", ()),),
+        "iinsight": (("/api2/invoices", ("status=voided", "page=1")),),
+    }
+    down = [True]
+
+    def maintenance(vendor: str):
+        def before(scope):
+            query = scope["query_string"].decode().split("&")
+            if down[0] and any(scope["path"] == path and set(q) <= set(query) for path, q in broken[vendor]):
+                return 200, page, {"content-type": "text/html"}
+            return None
+        return before
+
+    sims = cluster(firm, before={vendor: maintenance(vendor) for vendor in broken})
     db = tmp_path / "w.duckdb"
-    result = run_sync(db, sync_env(sims, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.1))
-    assert result.returncode == 1 and not result.hung, result.describe()
-    assert "Traceback" not in result.output, result.describe()
-    message = result.error_message()
-    assert message.startswith("error: iinsight:") and "not complete JSON" in message, message
-    others = reconcile(db, firm, sources=["aiwyn", "aimsio"])
-    assert others.differences == 0, others.summary()
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+
+    first = run_sync(db, env)
+    assert first.returncode == 0 and "Traceback" not in first.output, first.describe()
+    assert "4 record(s) quarantined" in first.stderr, first.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        quarantined = {
+            (source, entity): (key, reason, json.loads(payload))
+            for source in broken
+            for entity, key, reason, payload in con.execute(
+                f"SELECT entity, record_key, reason, payload FROM {source}.quarantine").fetchall()
+        }
+    assert set(quarantined) == {("aiwyn", "payments"), ("aiwyn", "invoices"), ("aimsio", "nrbs"),
+                                ("iinsight", "invoices")}, quarantined
+    for (source, _), (key, reason, payload) in quarantined.items():
+        assert payload == page.decode() and "not JSON" in reason, (source, key, reason)
+    assert quarantined["aiwyn", "payments"][0].startswith('POST /gql/v1/payments/search {"pageSize"')
+    assert quarantined["aiwyn", "invoices"][0] == f"GET /gql/v1/invoice/{invoice_id}"
+    assert quarantined["aimsio", "nrbs"][0].endswith(f"/NonRecurringBillableItem/{nrb}")
+    iinsight_key = quarantined["iinsight", "invoices"][0]
+    assert "status=voided" in iinsight_key and "page=1" in iinsight_key, iinsight_key
+    held = reconcile(db, firm, reports=False)
+    missing = {name: t.missing for name, t in held.tables.items() if t.missing}
+    assert missing.get("aiwyn_payments") == truth.aiwyn_payments.num_rows, held.summary()
+    assert missing.get("aimsio_nrbs") == 1 and missing.get("iinsight_invoices") == 2, held.summary()
+    assert held.tables["aiwyn_wip"].differences == 0, held.summary()
+
+    down[0] = False
+    second = run_sync(db, env, "--strict")
+    assert second.returncode == 0, second.describe()
+    after = reconcile(db, firm)
+    assert after.differences == 0, after.summary()
+
+
+def test_an_unreadable_id_page_skips_reconciling_instead_of_flagging_records_that_exist(cluster, tmp_path):
+    """iinsight API v1 is reconciled on every sync. When a page of its ids is not JSON, the id set is
+    incomplete: the sync says the entity was not reconciled and flags nothing (the voided invoices it
+    could not read still exist), and the models are still built."""
+    firm = Firm(seed=1, size="tiny", now=NOW)
+    down = [False]
+
+    def before(scope):
+        query = scope["query_string"].decode().split("&")
+        if down[0] and scope["path"] == "/api1/invoices" and {"status=voided", "page=1"} <= set(query):
+            return 200, b"<html>Bad gateway</html>", {"content-type": "text/html"}
+        return None
+
+    sims = cluster(firm, before={"iinsight": before})
+    db = tmp_path / "w.duckdb"
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=1, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    assert run_sync(db, env).returncode == 0
+    down[0] = True
+    result = run_sync(db, env)
+    assert result.returncode == 0, result.describe()
+    assert "iinsight.invoices: not reconciled" in result.output, result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        flagged = con.execute("SELECT count(*) FROM iinsight.deletions WHERE deleted_at IS NOT NULL").fetchone()
+        voided = con.execute("SELECT count(*) FROM iinsight.invoices WHERE status = 'VOIDED'").fetchone()
+    assert flagged == (0,) and voided == (2,)
+    assert reconcile(db, firm, iinsight_api_version=1).differences == 0
