@@ -10,6 +10,7 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -101,26 +102,84 @@ async def search(
     return await client.request("POST", settings.SEARCH_PATHS[entity], json=body, tally=tally)
 
 
+@dataclass
+class _Range:
+    """``since <= updatedAt < until`` (``until`` None: open-ended), read from after the keyset ``after``."""
+
+    since: datetime
+    until: datetime | None
+    after: tuple[str, Any] | None = None
+
+
+class _Ranges:
+    """The ``updatedAt`` ranges still to read, shared by concurrent keyset readers (work stealing).
+
+    A reader takes a range and pages through it. While another reader waits for work, a reader whose range
+    still spans two seconds or more gives the second half of what remains to it (cut on a whole second,
+    so the keyset order is kept on both sides). ``horizon`` (the newest ``updatedAt`` when the read began)
+    stands for the end of the open-ended range. Readers of a skewed range so end together, instead of one
+    reader finishing a long sequential tail alone.
+    """
+
+    def __init__(self, ranges: list[_Range], horizon: datetime) -> None:
+        self.todo = deque(ranges)
+        self.horizon = horizon
+        self.busy = 0
+        self.waiting = 0
+        self._changed = asyncio.Event()
+
+    async def take(self) -> _Range | None:
+        """The next range to read, waiting while other readers may still split one; None when all is read."""
+        self.waiting += 1
+        try:
+            while not self.todo and self.busy:
+                self._changed.clear()
+                await self._changed.wait()
+        finally:
+            self.waiting -= 1
+        if not self.todo:
+            self._changed.set()  # the other waiting readers are done too
+            return None
+        self.busy += 1
+        return self.todo.popleft()
+
+    def release(self) -> None:
+        """A reader finished its range."""
+        self.busy -= 1
+        self._changed.set()
+
+    def split(self, r: _Range, cursor: datetime) -> None:
+        """Hand the second half of ``r`` beyond ``cursor`` (its last key's ``updatedAt``) to a waiting reader."""
+        if not self.waiting:
+            return
+        upper = r.until or self.horizon
+        middle = (cursor + (upper - cursor) / 2).replace(microsecond=0)
+        if not cursor < middle < upper:
+            return
+        self.todo.append(_Range(middle, r.until))
+        r.until = middle
+        self._changed.set()
+
+
 async def _keyset_pages(
     client: ApiClient,
     entity: str,
-    since: datetime,
-    until: datetime | None,
+    r: _Range,
     page_size: int,
     tally: RequestStats,
-    after: tuple[str, Any] | None = None,
+    ranges: _Ranges | None = None,
 ) -> AsyncIterator[Page]:
-    """Pages of rows with ``since <= updatedAt < until`` in ``(updatedAt, id)`` order, by keyset.
+    """Pages of the rows of range ``r`` in ``(updatedAt, id)`` order, by keyset; ``ranges`` may split it.
 
     A page that is not JSON ends the range (its last key, the next page's start, is unknown): it comes as
     its :class:`BadPayload`, and the caller holds its watermark so the next run reads the range again.
     """
-    bounds = [{"updatedAt": {"_gte": isoformat(since)}}]
-    if until is not None:
-        bounds.append({"updatedAt": {"_lt": isoformat(until)}})
     while True:
+        bounds = [{"updatedAt": {"_gte": isoformat(r.since)}}]
+        if r.until is not None:
+            bounds.append({"updatedAt": {"_lt": isoformat(r.until)}})
         try:
-            rows = rows_of(await search(client, entity, bounds + _after(after), page_size, "asc", tally))
+            rows = rows_of(await search(client, entity, bounds + _after(r.after), page_size, "asc", tally))
         except BadPayload as exc:
             yield exc
             return
@@ -128,7 +187,21 @@ async def _keyset_pages(
             yield rows
         if len(rows) < page_size:
             return
-        after = (rows[-1]["updatedAt"], rows[-1]["id"])
+        r.after = (rows[-1]["updatedAt"], rows[-1]["id"])
+        if ranges is not None:
+            ranges.split(r, parse_instant(r.after[0]))
+
+
+async def _reader(
+    client: ApiClient, entity: str, ranges: _Ranges, page_size: int, tally: RequestStats
+) -> AsyncIterator[Page]:
+    """One keyset reader: takes ranges from ``ranges`` until everything is read."""
+    while (r := await ranges.take()) is not None:
+        try:
+            async for page in _keyset_pages(client, entity, r, page_size, tally, ranges):
+                yield page
+        finally:
+            ranges.release()
 
 
 async def changed_rows(
@@ -141,10 +214,11 @@ async def changed_rows(
 ) -> AsyncIterator[Page]:
     """All rows of ``entity`` changed at or after ``since``, as pages (lists of API rows).
 
-    With ``slices > 1`` and more than one page to read, the ``updatedAt`` range is split into up to
-    ``slices`` contiguous ranges read concurrently; the last range is open-ended, so rows changed while we
-    page are still read. Pages arrive in no particular order; an unreadable one as its :class:`BadPayload`
-    (it ends its range, see :func:`_keyset_pages`).
+    With ``slices > 1`` and more than two pages to read, up to ``slices`` keyset readers run concurrently:
+    the ``updatedAt`` range starts cut into equal spans of time, and a reader that runs out of work takes
+    half of another's remaining span (:class:`_Ranges`). The last range is open-ended, so rows changed while
+    we page are still read. Pages arrive in no particular order; an unreadable one as its
+    :class:`BadPayload` (it ends its range, see :func:`_keyset_pages`).
     """
     try:
         first = await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
@@ -152,35 +226,30 @@ async def changed_rows(
         yield exc
         return
     rows = rows_of(first)
+    if rows:
+        yield rows
+    if len(rows) < page_size:
+        return
+    after = (rows[-1]["updatedAt"], rows[-1]["id"])
     total = count_of(first)
-    if len(rows) < page_size or slices <= 1 or (total is not None and total <= 2 * page_size):
-        if rows:
-            yield rows
-        if len(rows) == page_size:
-            async for page in _keyset_pages(
-                client, entity, since, None, page_size, tally, (rows[-1]["updatedAt"], rows[-1]["id"])
-            ):
-                yield page
+    if slices <= 1 or (total is not None and total <= 2 * page_size):
+        async for page in _keyset_pages(client, entity, _Range(since, None, after), page_size, tally):
+            yield page
         return
     try:
         newest = rows_of(await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
     except BadPayload:
-        newest = []  # the range's end is unknown: one open-ended range (slower, nothing missed)
-    lo = parse_instant(rows[-1]["updatedAt"])
+        newest = []  # the range's end is unknown: one open-ended range to start with (readers still split it)
+    lo = parse_instant(after[0])
     hi = parse_instant(newest[0]["updatedAt"]) if newest else lo
     n = max(1, min(slices, math.ceil((total or 0) / page_size)))
     step = (hi - lo) / n
     cuts = sorted({(lo + step * k).replace(microsecond=0) for k in range(1, n)} - {lo})
-    # The first page is kept: slice 0 continues after its last key up to the first cut.
-    yield rows
     edges: list[datetime | None] = [*cuts, None]
-    iterators = [
-        _keyset_pages(client, entity, since, edges[0], page_size, tally, (rows[-1]["updatedAt"], rows[-1]["id"]))
-    ]
-    iterators += [
-        _keyset_pages(client, entity, lo_, hi_, page_size, tally) for lo_, hi_ in zip(cuts, edges[1:], strict=True)
-    ]
-    async for page in merge(iterators):
+    # the first page is read: the first range goes on after its last key, up to the first cut
+    ranges = [_Range(since, edges[0], after)] + [_Range(a, b) for a, b in zip(cuts, edges[1:], strict=True)]
+    plan = _Ranges(ranges, horizon=hi)
+    async for page in merge([_reader(client, entity, plan, page_size, tally) for _ in range(slices)]):
         yield page
 
 

@@ -5,7 +5,7 @@ token expiry and refresh, a refused key, and parallel keyset slices."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from source_checks import (
@@ -26,6 +26,7 @@ from source_checks import (
 from pipelines.errors import explain
 from simulators import SimSettings
 from sources.aiwyn import aiwyn
+from sources.aiwyn.client import _Range, _Ranges
 
 WIP_KEY = ("id",)
 
@@ -226,3 +227,39 @@ def test_parallel_keyset_slices_load_the_same_rows_as_one_sequential_scan(simula
     assert_table_matches(sequential, "aiwyn.wip", truth, WIP_KEY)
     ordered = "select * exclude (_dlt_load_id) from aiwyn.wip order by id"
     assert query(parallel, ordered) == query(sequential, ordered)
+
+
+def test_keyset_readers_split_a_skewed_range_and_still_load_every_row_once(simulators, tmp_path):
+    """Nine in ten rows changed within the last few minutes: the first equal-time cut leaves almost all of
+    them to the last reader, which hands halves of its range to the idle readers; every row arrives once."""
+    cluster = simulators(size=small_firm(wip=3000))
+    firm = cluster.firm
+    firm.write(
+        lambda con, t: con.execute(
+            "update aiwyn_wip set updated_at = ?::timestamptz - to_seconds(id % 300) where id % 10 <> 0", [t]
+        )
+    )
+    db = tmp_path / "skewed.duckdb"
+    stats = sync_one(db, "aiwyn", page_size=50)
+    assert stats["wip"].rows == 3000
+    assert_table_matches(db, "aiwyn.wip", firm.truth().aiwyn_wip, WIP_KEY)
+
+
+def test_a_waiting_reader_gets_the_second_half_of_a_running_range():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    running = _Range(start, start + timedelta(hours=2))
+    ranges = _Ranges([], horizon=start + timedelta(hours=2))
+    ranges.split(running, start + timedelta(minutes=30))  # nobody waits: nothing moves
+    assert running.until == start + timedelta(hours=2) and not ranges.todo
+    ranges.waiting = 1
+    ranges.split(running, start + timedelta(minutes=30))
+    assert running.until == start + timedelta(minutes=75)
+    assert list(ranges.todo) == [_Range(start + timedelta(minutes=75), start + timedelta(hours=2))]
+    ranges.todo.clear()
+    open_ended = _Range(start, None)
+    ranges.split(open_ended, start + timedelta(hours=1))  # the open end splits at the horizon's half
+    assert open_ended.until == start + timedelta(minutes=90) and ranges.todo[0].until is None
+    ranges.todo.clear()
+    narrow = _Range(start, start + timedelta(seconds=1))
+    ranges.split(narrow, start)  # under two seconds left: not split
+    assert narrow.until == start + timedelta(seconds=1) and not ranges.todo
