@@ -243,7 +243,9 @@ class ApiClient:
                         self.auth.invalidate()  # a new token (the key was accepted, or this raised ConfigError)
                         status, body = await self._send(method, path, authenticated, counters, kwargs)
                         last = attempt.retry_state.attempt_number >= self.settings.max_attempts
-                        if status == 401 and not last:  # revoked again meanwhile: retry, don't blame the key
+                        if status == 401 and (isinstance(self.auth, TokenAuth) or not last):
+                            # the token endpoint took the key, so the new token was revoked again meanwhile:
+                            # retry (and in the end fail like any exhausted retry), never blame the key
                             raise RetriableError("HTTP 401 right after re-authentication")
                     return self._interpret(method, path, status, body)
         except httpx.ConnectError as exc:
