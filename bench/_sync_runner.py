@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("build_models", "check_data_tests", "publish_snapshot"):
         if hasattr(sync_mod, name):
             setattr(sync_mod, name, timed(name, getattr(sync_mod, name)))
-    try:  # imported by sync() when it runs (reconciling the id sets of sources that hard-delete)
+    try:  # imported by sync_source() when it runs (reconciling the id sets of sources that hard-delete)
         from pipelines import reconcile as reconcile_mod
 
         reconcile_mod.reconcile = timed("reconcile", reconcile_mod.reconcile)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ models treat a row with a non-null ``deleted_at`` as soft-deleted: kept, flagged
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,36 +80,40 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
         return []
 
 
-def reconcile(db_path: Path, sources: list[str]) -> list[Reconciled]:
-    """Reconcile the id sets of ``sources`` (those with hard deletes: aiwyn, iinsight) with the warehouse.
+def reconcile(db_path: Path, source: str, lock: threading.Lock | None = None) -> list[Reconciled]:
+    """Reconcile the id sets of ``source`` (one with hard deletes: aiwyn, iinsight; others: ``[]``) with the
+    warehouse; one :class:`Reconciled` per entity.
 
-    Must run under the warehouse lock, after the sync's load (no other connection writing). An entity
-    whose id pages include one that is not JSON is skipped (``Reconciled.skipped``; an incomplete id set
-    would flag records that exist). Raises ConfigError/SourceError like a sync.
+    Runs under the warehouse lock, after the source's load. The API's ids are read without ``lock``; reading
+    the warehouse and writing the deletions hold it (the load lock of a sync whose other sources may be
+    loading meanwhile). An entity whose id pages include one that is not JSON is skipped
+    (``Reconciled.skipped``; an incomplete id set would flag records that exist). Raises
+    ConfigError/SourceError like a sync.
     """
+    lock = lock or threading.Lock()
     results = []
+    rows: list[dict[str, Any]] = []
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    for source in (s for s in sources if s in TABLES):
-        rows: list[dict[str, Any]] = []
-        for entity, (table, key, changed) in TABLES[source].items():
-            try:
-                api = _api_ids(source, entity)
-            except BadPayload as exc:
-                results.append(Reconciled(source, entity, 0, 0, 0, 0, skipped=str(exc)))
-                continue
-            with duckdb.connect(str(db_path), read_only=True) as con:
-                here = {
-                    str(k): (int(ts.timestamp() * 1000) if ts else None)
-                    for k, ts in _rows(con, f"select {key}, {changed} from {source}.{table}")
-                }
-                sql = f"select guid from {source}.deletions where entity = ? and deleted_at is not null"
-                deleted = {g for (g,) in _rows(con, sql, [entity])}
-            missing = [k for k in here if k not in api and k not in deleted]
-            back = [k for k in deleted if k in api]
-            rows += [{"entity": entity, "guid": k, "deleted_at": now_ms, "last_updated_at": here[k]} for k in missing]
-            rows += [{"entity": entity, "guid": k, "deleted_at": None, "last_updated_at": here.get(k)} for k in back]
-            results.append(Reconciled(source, entity, len(api), len(here), len(missing), len(back)))
-        if rows:
+    for entity, (table, key, changed) in TABLES.get(source, {}).items():
+        try:
+            api = _api_ids(source, entity)
+        except BadPayload as exc:
+            results.append(Reconciled(source, entity, 0, 0, 0, 0, skipped=str(exc)))
+            continue
+        with lock, duckdb.connect(str(db_path), read_only=True) as con:
+            here = {
+                str(k): (int(ts.timestamp() * 1000) if ts else None)
+                for k, ts in _rows(con, f"select {key}, {changed} from {source}.{table}")
+            }
+            sql = f"select guid from {source}.deletions where entity = ? and deleted_at is not null"
+            deleted = {g for (g,) in _rows(con, sql, [entity])}
+        missing = [k for k in here if k not in api and k not in deleted]
+        back = [k for k in deleted if k in api]
+        rows += [{"entity": entity, "guid": k, "deleted_at": now_ms, "last_updated_at": here[k]} for k in missing]
+        rows += [{"entity": entity, "guid": k, "deleted_at": None, "last_updated_at": here.get(k)} for k in back]
+        results.append(Reconciled(source, entity, len(api), len(here), len(missing), len(back)))
+    if rows:
+        with lock:
             _write_deletions(source, db_path, rows)
     return results
 

@@ -51,6 +51,7 @@ class SourceRun:
     resources: dict[str, RequestStats] = field(default_factory=dict)
     resumed_packages: int = 0
     seconds: float = 0.0
+    reconciled: list[Any] = field(default_factory=list)  # pipelines.reconcile.Reconciled, when reconciled
 
     @property
     def rows(self) -> int:
@@ -107,9 +108,11 @@ def sync_source(
     db_path: Path,
     on_start: Callable[[SourceRun], None] | None = None,
     load_lock: threading.Lock | None = None,
+    reconcile: bool = False,
     **source_args: Any,
 ) -> SourceRun:
-    """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet).
+    """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet); with
+    ``reconcile``, then compare its id sets with the warehouse (:func:`pipelines.reconcile.reconcile`).
 
     Extraction may run concurrently with other sources; normalize and load hold ``load_lock`` (one writer
     at a time). ``source_args`` override dlt config for the source (tests pass e.g. ``page_size``).
@@ -135,6 +138,10 @@ def sync_source(
     with lock:
         pipeline.normalize()
         pipeline.load()
+    if reconcile:
+        from pipelines.reconcile import reconcile as reconcile_ids  # imports this module
+
+        run.reconciled = reconcile_ids(db_path, name, lock)
     run.seconds = time.perf_counter() - started
     return run
 
@@ -170,8 +177,9 @@ def sync(
     The data tests (``sql/tests``) run after the models; a failure raises
     :class:`pipelines.datatests.DataTestsFailed` and leaves the previous BI snapshot in place.
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
-    :mod:`pipelines.reconcile`) and soft-deletes what vanished, before the models are built; iinsight on
-    API v1 is always reconciled (v1 hides reversals).
+    :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
+    other sources still sync); iinsight on API v1 is always reconciled (v1 hides reversals).
+    ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list.
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -183,27 +191,29 @@ def sync(
     failures: list[BaseException] = []
     with warehouse_lock(db_path), ThreadPoolExecutor(len(names), thread_name_prefix="arwip-sync") as pool:
         args = source_args or {}
-        futures = [pool.submit(sync_source, name, db_path, on_start, load_lock, **args.get(name, {})) for name in names]
+        futures = [
+            pool.submit(
+                sync_source,
+                name,
+                db_path,
+                on_start,
+                load_lock,
+                reconcile or _hides_deletes(name, args.get(name, {})),
+                **args.get(name, {}),
+            )
+            for name in names
+        ]
         for future in as_completed(futures):
             try:
                 run = future.result()
-            except Exception as exc:
+            except Exception as exc:  # what the others loaded is kept: the models are still rebuilt below
                 failures.append(exc)
                 continue
             runs.append(run)
             if on_done:
                 on_done(run)
-        to_reconcile = [r.name for r in runs if reconcile or _hides_deletes(r.name, args.get(r.name, {}))]
-        if to_reconcile and not failures:
-            from pipelines.reconcile import reconcile as reconcile_ids
-
-            try:
-                found = reconcile_ids(db_path, to_reconcile)
-            except Exception as exc:  # what loaded is kept: the models are still rebuilt below
-                failures.append(exc)
-            else:
-                if on_reconcile:
-                    on_reconcile(found)
+            if on_reconcile and run.reconciled:
+                on_reconcile(run.reconciled)
         if runs:
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)
