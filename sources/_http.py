@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -126,19 +127,65 @@ class HttpSettings:
     verify_tls: bool = True
 
 
+class Slots:
+    """At most ``n`` requests at once; waiting list-page requests get a free slot before waiting detail calls.
+
+    A keyset or page-number scan is a chain (each page needs the one before), while detail calls come by the
+    thousand and can go in any order: served first come first served, a page would queue behind every detail
+    already waiting and the scan would end long after them, alone. Use as ``async with slots.hold(detail)``.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._free = n
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    @contextlib.asynccontextmanager
+    async def hold(self, detail: bool = False) -> AsyncIterator[None]:
+        """Hold one slot for the block; ``detail`` calls wait behind list pages."""
+        await self._acquire(self._waiting[detail])
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, line: deque[asyncio.Future[None]]) -> None:
+        if self._free and not any(self._waiting):
+            self._free -= 1
+            return
+        ticket = asyncio.get_running_loop().create_future()
+        line.append(ticket)
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():
+                self._release()  # the slot came just as we were cancelled: pass it on
+            else:
+                line.remove(ticket)
+            raise
+
+    def _release(self) -> None:
+        for line in self._waiting:
+            while line:
+                ticket = line.popleft()
+                if not ticket.done():
+                    ticket.set_result(None)  # the slot goes straight to the next waiter
+                    return
+        self._free += 1
+
+
 @dataclass
 class Throttle:
     """The politeness budget of one API: at most ``max_in_flight`` requests at once and, with a rate, request
     starts spaced so no 1-second window holds more than ``rate_per_s`` (2% margin for timing jitter).
     Shared by every client a :class:`Session` creates, so the budget holds across clients."""
 
-    slots: asyncio.Semaphore
+    slots: Slots
     limiter: AsyncLimiter | None
 
     @classmethod
     def of(cls, settings: HttpSettings) -> Throttle:
         rate = settings.rate_per_s
-        return cls(asyncio.Semaphore(settings.max_in_flight), AsyncLimiter(1, 1.02 / rate) if rate else None)
+        return cls(Slots(settings.max_in_flight), AsyncLimiter(1, 1.02 / rate) if rate else None)
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -216,11 +263,13 @@ class ApiClient:
         *,
         tally: RequestStats | None = None,
         authenticated: bool = True,
+        detail: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Send one API call with retries; returns the decoded JSON body (amounts as text, see decode_json).
 
         ``tally``, if given, also counts this call's requests and retries (per-resource progress).
+        ``detail`` marks a per-record call, which waits behind list pages for a slot (see :class:`Slots`).
         A 404 returns ``None`` (the record is gone). ``kwargs`` go to ``httpx.AsyncClient.request``.
         """
         counters = [self.stats] if tally is None else [self.stats, tally]
@@ -236,12 +285,12 @@ class ApiClient:
                     if attempt.retry_state.attempt_number > 1:
                         for c in counters:
                             c.retries += 1
-                    status, body = await self._send(method, path, authenticated, counters, kwargs)
+                    status, body = await self._send(method, path, authenticated, detail, counters, kwargs)
                     if status == 401 and authenticated and self.auth:
                         for c in counters:
                             c.reauths += 1
                         self.auth.invalidate()  # a new token (the key was accepted, or this raised ConfigError)
-                        status, body = await self._send(method, path, authenticated, counters, kwargs)
+                        status, body = await self._send(method, path, authenticated, detail, counters, kwargs)
                         last = attempt.retry_state.attempt_number >= self.settings.max_attempts
                         if status == 401 and (isinstance(self.auth, TokenAuth) or not last):
                             # the token endpoint took the key, so the new token was revoked again meanwhile:
@@ -272,6 +321,7 @@ class ApiClient:
         method: str,
         path: str,
         authenticated: bool,
+        detail: bool,
         counters: list[RequestStats],
         kwargs: dict[str, Any],
     ) -> tuple[int, bytes]:
@@ -279,7 +329,7 @@ class ApiClient:
         if authenticated and self.auth:
             headers.update(await self.auth.headers(self))
         send_kwargs = {k: v for k, v in kwargs.items() if k != "headers"}
-        async with self.throttle.slots:
+        async with self.throttle.slots.hold(detail):
             if self.throttle.limiter:
                 await self.throttle.limiter.acquire()
             for c in counters:

@@ -45,7 +45,7 @@ async def details(client: ApiClient, entity_path: str, guids: list[str], tally: 
 
     async def detail(guid: str) -> Any:
         try:
-            return await client.request("GET", f"{settings.PREFIX}/{entity_path}/{guid}", tally=tally)
+            return await client.request("GET", f"{settings.PREFIX}/{entity_path}/{guid}", tally=tally, detail=True)
         except BadPayload as exc:
             return exc
 

@@ -260,7 +260,8 @@ async def invoice_details(client: ApiClient, ids: list[int], tally: RequestStats
 
     async def detail(invoice_id: int) -> Any:
         try:
-            return await client.request("GET", settings.INVOICE_DETAIL_PATH.format(id=invoice_id), tally=tally)
+            path = settings.INVOICE_DETAIL_PATH.format(id=invoice_id)
+            return await client.request("GET", path, tally=tally, detail=True)
         except BadPayload as exc:
             return exc
 
