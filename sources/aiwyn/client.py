@@ -71,7 +71,10 @@ def count_of(body: Any) -> int | None:
     return None
 
 
-def _after(key: tuple[str, Any] | None) -> list[dict[str, Any]]:
+Key = tuple[str, Any]  # a keyset position: (updatedAt as the API wrote it, id)
+
+
+def _after(key: Key | None) -> list[dict[str, Any]]:
     """Keyset condition: strictly after ``(updatedAt, id)``."""
     if key is None:
         return []
@@ -81,6 +84,21 @@ def _after(key: tuple[str, Any] | None) -> list[dict[str, Any]]:
             "_or": [
                 {"updatedAt": {"_gt": stamp}},
                 {"_and": [{"updatedAt": {"_eq": stamp}}, {"id": {"_gt": row_id}}]},
+            ]
+        }
+    ]
+
+
+def _before(key: Key | None) -> list[dict[str, Any]]:
+    """Keyset condition: strictly before ``(updatedAt, id)``."""
+    if key is None:
+        return []
+    stamp, row_id = key
+    return [
+        {
+            "_or": [
+                {"updatedAt": {"_lt": stamp}},
+                {"_and": [{"updatedAt": {"_eq": stamp}}, {"id": {"_lt": row_id}}]},
             ]
         }
     ]
@@ -104,11 +122,21 @@ async def search(
 
 @dataclass
 class _Range:
-    """``since <= updatedAt < until`` (``until`` None: open-ended), read from after the keyset ``after``."""
+    """Rows with ``since <= updatedAt < until`` (``until`` None: open-ended), and within those the keys
+    after ``after`` and before ``before`` (exclusive keyset bounds; ``before`` cuts inside one second)."""
 
     since: datetime
     until: datetime | None
-    after: tuple[str, Any] | None = None
+    after: Key | None = None
+    before: Key | None = None
+    probed_at: str | None = None  # the cursor's second when a cut inside it was last looked for
+
+    def conditions(self) -> list[dict[str, Any]]:
+        """The ``where._and`` conditions selecting what is left of the range."""
+        bounds = [{"updatedAt": {"_gte": isoformat(self.since)}}]
+        if self.until is not None:
+            bounds.append({"updatedAt": {"_lt": isoformat(self.until)}})
+        return bounds + _after(self.after) + _before(self.before)
 
 
 class _Ranges:
@@ -116,9 +144,11 @@ class _Ranges:
 
     A reader takes a range and pages through it. While another reader waits for work, a reader whose range
     still spans two seconds or more gives the second half of what remains to it (cut on a whole second,
-    so the keyset order is kept on both sides). ``horizon`` (the newest ``updatedAt`` when the read began)
-    stands for the end of the open-ended range. Readers of a skewed range so end together, instead of one
-    reader finishing a long sequential tail alone.
+    so the keyset order is kept on both sides); when what remains lies in the second the reader is at (a
+    bulk update stamps thousands of rows alike), it asks for the range's last key and cuts the ids of that
+    second in half. ``horizon`` (the newest ``updatedAt`` when the read began) stands for the end of the
+    open-ended range. Readers of a skewed range so end together, instead of one reader finishing a long
+    sequential tail alone.
     """
 
     def __init__(self, ranges: list[_Range], horizon: datetime) -> None:
@@ -148,16 +178,35 @@ class _Ranges:
         self.busy -= 1
         self._changed.set()
 
-    def split(self, r: _Range, cursor: datetime) -> None:
-        """Hand the second half of ``r`` beyond ``cursor`` (its last key's ``updatedAt``) to a waiting reader."""
-        if not self.waiting:
-            return
+    def split(self, r: _Range, cursor: datetime) -> bool:
+        """Hand the second half of ``r``'s time beyond ``cursor`` (its last key's ``updatedAt``) to a waiting
+        reader; False when nobody waits or less than two seconds are left."""
+        if not self.waiting or r.before is not None:  # a range cut inside a second has no time to cut
+            return False
         upper = r.until or self.horizon
         middle = (cursor + (upper - cursor) / 2).replace(microsecond=0)
         if not cursor < middle < upper:
-            return
+            return False
         self.todo.append(_Range(middle, r.until))
         r.until = middle
+        self._changed.set()
+        return True
+
+    def split_second(self, r: _Range, last: Key | None, page_size: int) -> None:
+        """Hand the second half of the ids left in the cursor's second to a waiting reader, when ``last`` (the
+        range's last key) shows the range ends in that second with at least two pages to go."""
+        if not self.waiting or r.after is None or last is None or last[0] != r.after[0]:
+            return
+        try:
+            first_id, last_id = int(r.after[1]), int(last[1])
+        except (TypeError, ValueError):  # ids that are not integers cannot be halved
+            return
+        if last_id - first_id < 2 * page_size:
+            return
+        middle = (first_id + last_id) // 2
+        self.todo.append(_Range(r.since, r.until, after=(last[0], middle - 1), before=r.before))
+        r.before = (last[0], middle)
+        r.probed_at = None  # it may be cut again
         self._changed.set()
 
 
@@ -175,11 +224,8 @@ async def _keyset_pages(
     its :class:`BadPayload`, and the caller holds its watermark so the next run reads the range again.
     """
     while True:
-        bounds = [{"updatedAt": {"_gte": isoformat(r.since)}}]
-        if r.until is not None:
-            bounds.append({"updatedAt": {"_lt": isoformat(r.until)}})
         try:
-            rows = rows_of(await search(client, entity, bounds + _after(r.after), page_size, "asc", tally))
+            rows = rows_of(await search(client, entity, r.conditions(), page_size, "asc", tally))
         except BadPayload as exc:
             yield exc
             return
@@ -188,8 +234,15 @@ async def _keyset_pages(
         if len(rows) < page_size:
             return
         r.after = (rows[-1]["updatedAt"], rows[-1]["id"])
-        if ranges is not None:
-            ranges.split(r, parse_instant(r.after[0]))
+        if ranges is None or ranges.split(r, parse_instant(r.after[0])) or not ranges.waiting:
+            continue
+        if r.probed_at != r.after[0]:  # a reader waits and time cannot be cut: look for a cut in this second
+            r.probed_at = r.after[0]
+            try:
+                last = rows_of(await search(client, entity, r.conditions(), 1, "desc", tally))
+            except BadPayload:
+                last = []
+            ranges.split_second(r, (last[0]["updatedAt"], last[0]["id"]) if last else None, page_size)
 
 
 async def _reader(

@@ -229,16 +229,18 @@ def test_parallel_keyset_slices_load_the_same_rows_as_one_sequential_scan(simula
     assert query(parallel, ordered) == query(sequential, ordered)
 
 
-def test_keyset_readers_split_a_skewed_range_and_still_load_every_row_once(simulators, tmp_path):
-    """Nine in ten rows changed within the last few minutes: the first equal-time cut leaves almost all of
-    them to the last reader, which hands halves of its range to the idle readers; every row arrives once."""
+@pytest.mark.parametrize(
+    "stamp",
+    ["?::timestamptz - to_seconds(id % 300)", "?::timestamptz"],
+    ids=["nine-in-ten-within-five-minutes", "nine-in-ten-in-one-second"],
+)
+def test_keyset_readers_split_a_skewed_range_and_still_load_every_row_once(simulators, tmp_path, stamp):
+    """Nine in ten rows changed within the last few minutes, or all in one second (a bulk update): the
+    first equal-time cut leaves almost all of them to the last reader, which hands halves of its range (of
+    its time, or of the ids of one second) to the idle readers; every row arrives once."""
     cluster = simulators(size=small_firm(wip=3000))
     firm = cluster.firm
-    firm.write(
-        lambda con, t: con.execute(
-            "update aiwyn_wip set updated_at = ?::timestamptz - to_seconds(id % 300) where id % 10 <> 0", [t]
-        )
-    )
+    firm.write(lambda con, t: con.execute(f"update aiwyn_wip set updated_at = {stamp} where id % 10 <> 0", [t]))
     db = tmp_path / "skewed.duckdb"
     stats = sync_one(db, "aiwyn", page_size=50)
     assert stats["wip"].rows == 3000
@@ -263,3 +265,21 @@ def test_a_waiting_reader_gets_the_second_half_of_a_running_range():
     narrow = _Range(start, start + timedelta(seconds=1))
     ranges.split(narrow, start)  # under two seconds left: not split
     assert narrow.until == start + timedelta(seconds=1) and not ranges.todo
+
+
+def test_a_waiting_reader_gets_the_second_half_of_the_ids_left_in_one_second():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = "2026-01-01T00:00:00Z"
+    ranges = _Ranges([], horizon=start)
+    pile = _Range(start, None, after=(stamp, 1000))
+    ranges.split_second(pile, (stamp, 5000), page_size=100)  # nobody waits
+    assert pile.before is None and not ranges.todo
+    ranges.waiting = 1
+    ranges.split_second(pile, ("2026-01-01T00:00:07Z", 5000), page_size=100)  # the range goes on past the second
+    assert pile.before is None and not ranges.todo
+    ranges.split_second(pile, (stamp, 1150), page_size=100)  # under two pages left
+    assert pile.before is None and not ranges.todo
+    ranges.split_second(pile, (stamp, 5000), page_size=100)
+    assert pile.before == (stamp, 3000)
+    assert list(ranges.todo) == [_Range(start, None, after=(stamp, 2999))]
+    assert not ranges.split(pile, start)  # a range cut inside a second has no time left to cut
