@@ -1,6 +1,7 @@
 """The one HTTP client every source uses: auth, timeouts, retries, ``Retry-After``, rate limits, stats.
 
-Built on ``httpx.AsyncClient``. Concurrency is bounded per API (``max_in_flight``, the politeness budget);
+Built on ``httpx.AsyncClient``. Concurrency is bounded per API (``max_in_flight``, the politeness budget;
+waiting list pages get a free slot before waiting per-record detail calls, see :class:`Slots`);
 an optional ``rate_per_s`` spaces request starts so no 1-second window holds more than that many
 (Aimsio: 10/s). Retries (tenacity) cover transport errors, timeouts, 5xx, 429 and bodies that are not
 complete JSON, with exponential backoff and jitter, or the server's ``Retry-After`` when it gives one.
