@@ -52,6 +52,7 @@ class SourceRun:
     resumed_packages: int = 0
     seconds: float = 0.0
     reconciled: list[Any] = field(default_factory=list)  # pipelines.reconcile.Reconciled, when reconciled
+    error: Exception | None = None  # reconciling failed after the load (what loaded is kept)
 
     @property
     def rows(self) -> int:
@@ -117,7 +118,8 @@ def sync_source(
     Extraction may run concurrently with other sources; normalize and load hold ``load_lock`` (one writer
     at a time). ``source_args`` override dlt config for the source (tests pass e.g. ``page_size``).
     Raises ``sources._http.ConfigError``/``SourceError`` and dlt's exceptions on failure; the state of a
-    failed run is left for the next run to resume.
+    failed run is left for the next run to resume. A failed reconcile (after the load) is kept in
+    ``SourceRun.error`` instead, so the caller still builds the models over what loaded.
     """
     started = time.perf_counter()
     lock = load_lock or threading.Lock()
@@ -141,7 +143,10 @@ def sync_source(
     if reconcile:
         from pipelines.reconcile import reconcile as reconcile_ids  # imports this module
 
-        run.reconciled = reconcile_ids(db_path, name, lock)
+        try:
+            run.reconciled = reconcile_ids(db_path, name, lock)
+        except Exception as exc:  # the load stands: the caller builds the models, then raises this
+            run.error = exc
     run.seconds = time.perf_counter() - started
     return run
 
@@ -214,6 +219,8 @@ def sync(
                 on_done(run)
             if on_reconcile and run.reconciled:
                 on_reconcile(run.reconciled)
+            if run.error:
+                failures.append(run.error)
         if runs:
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)

@@ -161,7 +161,8 @@ class Slots:
             if ticket.done() and not ticket.cancelled():
                 self._release()  # the slot came just as we were cancelled: pass it on
             else:
-                line.remove(ticket)
+                with contextlib.suppress(ValueError):  # a release may have skipped (and dropped) it already
+                    line.remove(ticket)
             raise
 
     def _release(self) -> None:
@@ -506,7 +507,9 @@ class Session:
         client = self._acquire()
 
         def put(item: Any) -> None:  # runs in a worker thread; gives up once the consumer is gone
-            while not closing.is_set():
+            # ... or the interpreter exits: a consumer dlt abandoned mid-next() (a parallelized resource when a
+            # sibling failed) never runs its ``finally``, and exit joins this executor's threads
+            while not closing.is_set() and threading.main_thread().is_alive():
                 try:
                     items.put(item, timeout=0.1)
                     return

@@ -297,7 +297,7 @@ async def changed_rows(
     hi = parse_instant(newest[0]["updatedAt"]) if newest else lo
     n = max(1, min(slices, math.ceil((total or 0) / page_size)))
     step = (hi - lo) / n
-    cuts = sorted({(lo + step * k).replace(microsecond=0) for k in range(1, n)} - {lo})
+    cuts = sorted({cut for k in range(1, n) if (cut := (lo + step * k).replace(microsecond=0)) > lo})
     edges: list[datetime | None] = [*cuts, None]
     # the first page is read: the first range goes on after its last key, up to the first cut
     ranges = [_Range(since, edges[0], after)] + [_Range(a, b) for a, b in zip(cuts, edges[1:], strict=True)]
