@@ -111,8 +111,8 @@ class Watermark:
         recent = table.filter(pc.greater_equal(table[cursor], pa.scalar(floor, table[cursor].type)))
         for k, t in zip(recent[key].to_pylist(), recent[cursor].to_pylist(), strict=True):
             self.seen[str(k)] = t.isoformat()
-        floor_text = floor.isoformat()
-        self.seen = {k: t for k, t in self.seen.items() if t >= floor_text}
+        # pruned only in save(): pages come in any order, and a page of newer rows must not drop the keys
+        # that older pages of this same run are still to be checked against
 
     def hold(self) -> None:
         """Keep the saved watermark as it was this run (a page was unreadable): :meth:`save` does nothing."""
@@ -122,6 +122,9 @@ class Watermark:
         """Write the watermark to dlt resource state (committed by dlt when extraction ends), unless held."""
         if self.held:
             return
+        if self.value is not None:
+            floor = (self.value - self.lag).isoformat()
+            self.seen = {k: t for k, t in self.seen.items() if t >= floor}
         dlt.current.resource_state()[self.name] = {
             "value": self.value.isoformat() if self.value else None,
             "seen": self.seen,

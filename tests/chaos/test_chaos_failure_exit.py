@@ -48,3 +48,20 @@ def test_the_process_exits(failed):
 def test_no_traceback_is_printed(failed):
     _, _, result = failed
     assert "Traceback" not in result.output, result.stderr
+
+
+def test_a_resource_failing_while_another_waits_on_slow_details_still_ends_the_process(cluster, tmp_path):
+    """The Aiwyn resources run in dlt's extract threads. The WIP listing fails at once while the invoices
+    resource waits (longer than dlt waits for its threads) on details that take 3 s each: the sync still
+    exits 1 with the WIP error, and the other sources are loaded."""
+    firm = Firm(seed=1, size="tiny", now=NOW)
+    refused = (400, b'{"error": {"code": "BAD_REQUEST", "message": "search is being reindexed"}}')
+    slow = SimSettings(latency_base_ms=3000)
+    sims = cluster(firm, slow, before={"aiwyn": lambda s: refused if s["path"] == "/gql/v1/wips/search" else None})
+    db = tmp_path / "w.duckdb"
+    result = run_sync(db, sync_env(sims, SOURCES__AIWYN__PAGE_SIZE=5), hang_grace_s=6)
+    assert not result.hung and result.returncode == 1, result.describe()
+    message = result.error_message()
+    assert message.startswith("error: aiwyn: POST /gql/v1/wips/search answered HTTP 400"), result.describe()
+    others = reconcile(db, firm, sources=["aimsio", "iinsight"], iinsight_api_version=1)
+    assert others.differences == 0, others.summary()
