@@ -96,8 +96,14 @@ class Auth:
         """Headers to send with one API request (may fetch or refresh a token through ``client``)."""
         raise NotImplementedError
 
-    def invalidate(self) -> None:
-        """Forget a cached token after the API answered 401, so the next :meth:`headers` gets a new one."""
+    def latest(self) -> dict[str, str] | None:
+        """The newest credentials already at hand (no request), or None: a request that waited for a slot
+        sends these rather than the ones it got before waiting, which may have been replaced meanwhile."""
+        return None
+
+    def invalidate(self, sent: dict[str, str]) -> None:
+        """Forget a cached token after the API answered 401 to a request that carried ``sent`` (its auth
+        headers), so the next :meth:`headers` gets a new one; a newer token than the one sent is kept."""
 
 
 @dataclass
@@ -287,12 +293,12 @@ class ApiClient:
                     if attempt.retry_state.attempt_number > 1:
                         for c in counters:
                             c.retries += 1
-                    status, body = await self._send(method, path, authenticated, detail, counters, kwargs)
+                    status, body, sent = await self._send(method, path, authenticated, detail, counters, kwargs)
                     if status == 401 and authenticated and self.auth:
                         for c in counters:
                             c.reauths += 1
-                        self.auth.invalidate()  # a new token (the key was accepted, or this raised ConfigError)
-                        status, body = await self._send(method, path, authenticated, detail, counters, kwargs)
+                        self.auth.invalidate(sent)  # a new token (the key was accepted, or this raised ConfigError)
+                        status, body, _ = await self._send(method, path, authenticated, detail, counters, kwargs)
                         last = attempt.retry_state.attempt_number >= self.settings.max_attempts
                         if status == 401 and (isinstance(self.auth, TokenAuth) or not last):
                             # the token endpoint took the key, so the new token was revoked again meanwhile:
@@ -326,14 +332,17 @@ class ApiClient:
         detail: bool,
         counters: list[RequestStats],
         kwargs: dict[str, Any],
-    ) -> tuple[int, bytes]:
-        headers = dict(kwargs.get("headers") or {})
-        if authenticated and self.auth:
-            headers.update(await self.auth.headers(self))
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One attempt: ``(status, body, the auth headers sent)``; raises RetriableError for 429 and 5xx."""
+        # credentials first (a token fetch is a request of its own: it must not wait for a slot we hold)
+        sent = await self.auth.headers(self) if authenticated and self.auth else {}
         send_kwargs = {k: v for k, v in kwargs.items() if k != "headers"}
         async with self.throttle.slots.hold(detail):
             if self.throttle.limiter:
                 await self.throttle.limiter.acquire()
+            if sent and self.auth:  # the token may have been renewed while we waited for the slot
+                sent = self.auth.latest() or sent
+            headers = {**(kwargs.get("headers") or {}), **sent}
             for c in counters:
                 c.requests += 1
             response = await self._http.request(method, path, headers=headers, **send_kwargs)
@@ -344,7 +353,7 @@ class ApiClient:
             raise RetriableError(
                 f"HTTP {response.status_code}", _parse_retry_after(response.headers.get("Retry-After"))
             )
-        return response.status_code, body
+        return response.status_code, body, sent
 
     def _interpret(self, method: str, path: str, status: int, body: bytes) -> Any:
         if status in (401, 403):
@@ -401,8 +410,12 @@ class TokenAuth(Auth):
                 self._expires_at = loop.time() + max(ttl - self._margin, ttl / 2)
             return {"Authorization": f"Bearer {self._token}"}
 
-    def invalidate(self) -> None:
-        self._token = None
+    def latest(self) -> dict[str, str] | None:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else None
+
+    def invalidate(self, sent: dict[str, str]) -> None:
+        if sent.get("Authorization") == f"Bearer {self._token}":
+            self._token = None
 
 
 class BasicAuth(Auth):
@@ -499,7 +512,9 @@ class Session:
         """Yield the items of ``factory(client)``; exceptions raised there are re-raised here.
 
         When the consumer stops early (an error, or dlt closing the generator) the producer is cancelled
-        and nothing is left blocked.
+        and nothing is left blocked. The consumer must be closed from the thread that drives it: dlt's
+        ``parallelized`` resources are not used, because dlt gives up on a worker thread blocked in
+        ``next()`` when a sibling resource fails and never closes it (the process then cannot exit).
         """
         loop = _Loop.get()
         items: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
@@ -507,9 +522,7 @@ class Session:
         client = self._acquire()
 
         def put(item: Any) -> None:  # runs in a worker thread; gives up once the consumer is gone
-            # ... or the interpreter exits: a consumer dlt abandoned mid-next() (a parallelized resource when a
-            # sibling failed) never runs its ``finally``, and exit joins this executor's threads
-            while not closing.is_set() and threading.main_thread().is_alive():
+            while not closing.is_set():
                 try:
                     items.put(item, timeout=0.1)
                     return

@@ -102,14 +102,12 @@ def aimsio(
         back = [g for g in current if g in deleted and g in loaded]
         yield from _deletions(name, vanished, back, loaded, deleted, stats)
 
-    # parallelized (dlt's extract threads): the two entities' requests share the rate limit, neither waits
-    # for the other's details
-    @dlt.resource(name="nrbs", primary_key="nrb_guid", write_disposition="merge", parallelized=True)
+    @dlt.resource(name="nrbs", primary_key="nrb_guid", write_disposition="merge")
     def nrbs() -> Iterator[Any]:
         """NRBs (``/NonRecurringBillableItem``), their ``nrbChildren`` (table ``nrb_children``)."""
         yield from sync_entity("nrbs")
 
-    @dlt.resource(name="job_orders", primary_key="job_guid", write_disposition="merge", parallelized=True)
+    @dlt.resource(name="job_orders", primary_key="job_guid", write_disposition="merge")
     def job_orders() -> Iterator[Any]:
         """Job orders (``/JobOrder``): job number, name and client of the NRBs."""
         yield from sync_entity("job_orders")

@@ -95,10 +95,8 @@ def aiwyn(
             yield from unreadable
 
     def merged(spec: TableSpec) -> dict[str, Any]:
-        # a record read twice in one run (it changed while we paged): newest wins (spec.newest_wins, see emit).
-        # parallelized: each resource's generator runs in dlt's extract threads, so a resource waiting on
-        # its next page (invoices, behind their details) does not stop dlt from taking the others' pages
-        return {"name": spec.name, "primary_key": spec.primary_key, "write_disposition": "merge", "parallelized": True}
+        # a record read twice in one run (it changed while we paged): newest wins (spec.newest_wins, see emit)
+        return {"name": spec.name, "primary_key": spec.primary_key, "write_disposition": "merge"}
 
     @dlt.resource(**merged(settings.WIP))
     def wip() -> Iterator[Any]:

@@ -346,9 +346,15 @@ async def with_details(
             row["_detail"] = detail
         return page
 
-    async for page in pages:
-        pending.append((page, asyncio.ensure_future(attach(page))))
-        if len(pending) > ahead:
+    try:
+        async for page in pages:
+            task = asyncio.ensure_future(attach(page))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved"
+            pending.append((page, task))
+            if len(pending) > ahead:
+                yield await pending.popleft()[1]
+        while pending:
             yield await pending.popleft()[1]
-    while pending:
-        yield await pending.popleft()[1]
+    finally:  # the consumer stopped early (a failure elsewhere): no detail requests left running
+        for _, task in pending:
+            task.cancel()
