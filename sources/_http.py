@@ -324,6 +324,19 @@ class ApiClient:
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def details(self, paths: list[str], tally: RequestStats | None = None) -> list[Any]:
+        """``GET`` each of ``paths`` (per-record detail calls, behind list pages for slots) concurrently within
+        the budget; in order, each answer's JSON, ``None`` where the record is gone (404), or the
+        :class:`BadPayload` of an answer that was not JSON (the others are kept). Other errors raise."""
+
+        async def one(path: str) -> Any:
+            try:
+                return await self.request("GET", path, tally=tally, detail=True)
+            except BadPayload as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(path) for path in paths)))
+
     async def _send(
         self,
         method: str,

@@ -23,7 +23,7 @@ from dlt.sources import DltResource
 from sources._http import BadPayload, HttpSettings, RequestStats, Session
 from sources._incremental import children, emit, parse_start_date, unreadable
 from sources.aimsio import settings
-from sources.aimsio.client import aimsio_client, details, stub_list
+from sources.aimsio.client import aimsio_client, stub_list
 
 DETAIL_BATCH = 100  # details fetched per batch (bounded memory; the rate limit sets the pace)
 
@@ -84,7 +84,8 @@ def aimsio(
         vanished = [g for g in loaded if g not in current]
         for i in range(0, len(changed), DETAIL_BATCH):
             batch = changed[i : i + DETAIL_BATCH]
-            found = session.run(lambda client, batch=batch: details(client, path, batch, stats))
+            urls = [f"{settings.PREFIX}/{path}/{guid}" for guid in batch]
+            found = session.run(lambda client, urls=urls: client.details(urls, stats))
             gone = [g for g, d in zip(batch, found, strict=True) if d is None]
             vanished.extend(g for g in gone if g in loaded)
             for bad in (d for d in found if isinstance(d, BadPayload)):  # not marked loaded: fetched again

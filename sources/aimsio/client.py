@@ -1,4 +1,5 @@
-"""Aimsio API: HTTP Basic auth, the "GET all" stub list and "GET one" details (seed 003, aimsio.md §3-5).
+"""Aimsio API: HTTP Basic auth and the "GET all" stub list (seed 003, aimsio.md §3-5); the "GET one" details
+go through :meth:`sources._http.ApiClient.details`.
 
 The API throttles above 10 calls/s or 10 in flight (requests queue, then time out), so the client spaces
 its requests itself and never relies on the server's throttle.
@@ -6,10 +7,9 @@ its requests itself and never relies on the server's throttle.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from sources._http import ApiClient, BadPayload, BasicAuth, HttpSettings, RequestStats, SourceError
+from sources._http import ApiClient, BasicAuth, HttpSettings, RequestStats, SourceError
 from sources.aimsio import settings
 
 
@@ -37,16 +37,3 @@ async def stub_list(client: ApiClient, entity_path: str, tally: RequestStats) ->
         if isinstance(stub, dict) and "guid" not in stub and "id" in stub:
             stub["guid"] = stub["id"]
     return body
-
-
-async def details(client: ApiClient, entity_path: str, guids: list[str], tally: RequestStats) -> list[Any]:
-    """``GET /<Entity>/{guid}`` for each guid, concurrently within the rate limit, in the order of ``guids``:
-    the object, ``None`` where gone (404), or the :class:`BadPayload` of an answer that was not JSON."""
-
-    async def detail(guid: str) -> Any:
-        try:
-            return await client.request("GET", f"{settings.PREFIX}/{entity_path}/{guid}", tally=tally, detail=True)
-        except BadPayload as exc:
-            return exc
-
-    return list(await asyncio.gather(*(detail(guid) for guid in guids)))

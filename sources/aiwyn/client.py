@@ -210,6 +210,18 @@ class _Ranges:
         self._changed.set()
 
 
+async def _last_key(
+    client: ApiClient, entity: str, conditions: list[dict[str, Any]], tally: RequestStats
+) -> Key | None:
+    """The greatest ``(updatedAt, id)`` matching ``conditions`` (one row, descending), or None when there is
+    none or the answer was not JSON."""
+    try:
+        rows = rows_of(await search(client, entity, conditions, 1, "desc", tally))
+    except BadPayload:
+        return None
+    return (rows[0]["updatedAt"], rows[0]["id"]) if rows else None
+
+
 async def _keyset_pages(
     client: ApiClient,
     entity: str,
@@ -238,11 +250,7 @@ async def _keyset_pages(
             continue
         if r.probed_at != r.after[0]:  # a reader waits and time cannot be cut: look for a cut in this second
             r.probed_at = r.after[0]
-            try:
-                last = rows_of(await search(client, entity, r.conditions(), 1, "desc", tally))
-            except BadPayload:
-                last = []
-            ranges.split_second(r, (last[0]["updatedAt"], last[0]["id"]) if last else None, page_size)
+            ranges.split_second(r, await _last_key(client, entity, r.conditions(), tally), page_size)
 
 
 async def _reader(
@@ -289,12 +297,10 @@ async def changed_rows(
         async for page in _keyset_pages(client, entity, _Range(since, None, after), page_size, tally):
             yield page
         return
-    try:
-        newest = rows_of(await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], 1, "desc", tally))
-    except BadPayload:
-        newest = []  # the range's end is unknown: one open-ended range to start with (readers still split it)
+    # an unknown end (unreadable answer): one open-ended range to start with, which the readers still split
+    newest = await _last_key(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], tally)
     lo = parse_instant(after[0])
-    hi = parse_instant(newest[0]["updatedAt"]) if newest else lo
+    hi = parse_instant(newest[0]) if newest else lo
     n = max(1, min(slices, math.ceil((total or 0) / page_size)))
     step = (hi - lo) / n
     cuts = sorted({cut for k in range(1, n) if (cut := (lo + step * k).replace(microsecond=0)) > lo})
@@ -306,21 +312,6 @@ async def changed_rows(
         yield page
 
 
-async def invoice_details(client: ApiClient, ids: list[int], tally: RequestStats) -> list[Any]:
-    """The detail of each invoice (``lineItems``, ``payments``…), in the order of ``ids``, fetched concurrently
-    within the client's in-flight budget: a dict, ``None`` for an invoice deleted meanwhile (404), or the
-    :class:`BadPayload` of an answer that was not JSON."""
-
-    async def detail(invoice_id: int) -> Any:
-        try:
-            path = settings.INVOICE_DETAIL_PATH.format(id=invoice_id)
-            return await client.request("GET", path, tally=tally, detail=True)
-        except BadPayload as exc:
-            return exc
-
-    return list(await asyncio.gather(*(detail(i) for i in ids)))
-
-
 async def with_details(
     pages: AsyncIterator[Page],
     client: ApiClient,
@@ -328,7 +319,7 @@ async def with_details(
     skip: Callable[[dict[str, Any]], bool],
     ahead: int = 2,
 ) -> AsyncIterator[Page]:
-    """Invoice pages with each new row's detail attached (``row["_detail"]``: see :func:`invoice_details`),
+    """Invoice pages with each new row's detail attached (``row["_detail"]``: see :meth:`ApiClient.details`),
     pipelined on the event loop.
 
     The details of up to ``ahead`` pages are requested while later pages are read, so the API's in-flight
@@ -341,7 +332,7 @@ async def with_details(
         if isinstance(page, BadPayload):
             return page
         wanted = [r for r in page if isinstance(r, dict) and r.get("id") is not None and not skip(r)]
-        found = await invoice_details(client, [r["id"] for r in wanted], tally)
+        found = await client.details([settings.INVOICE_DETAIL_PATH.format(id=r["id"]) for r in wanted], tally)
         for row, detail in zip(wanted, found, strict=True):
             row["_detail"] = detail
         return page
