@@ -9,6 +9,7 @@ is held where it was, so the next run reads the unreadable range again: nothing 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -149,12 +150,7 @@ def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str
     spec = parsed.spec
     if table_hints is None:
         stats.rows += parsed.table.num_rows  # rows of the resource's own table; children are not counted
-        if spec is not None and spec.newest_wins:
-            # on the table itself, not the resource: dlt's table variants (children, quarantine) inherit
-            # the resource's column hints and would warn that they lack the column
-            table_hints = dlt.mark.make_hints(
-                table_name=spec.name, columns={spec.newest_wins: {"name": spec.newest_wins, "dedup_sort": "desc"}}
-            )
+        table_hints = _newest_wins(spec) if spec is not None and spec.newest_wins else None
     if table_hints is None:
         yield parsed.table
     else:
@@ -163,6 +159,15 @@ def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str
         key = (*spec.primary_key, spec.changed_at)
         hints = dlt.mark.make_hints(table_name=spec.history_table, write_disposition="merge", primary_key=key)
         yield dlt.mark.with_hints(_not_null(parsed.table, key), hints, create_table_variant=True)
+
+
+@functools.cache
+def _newest_wins(spec: TableSpec) -> Any:
+    """Hints for the spec's own table: its newest version wins the merge (``dedup_sort`` on ``newest_wins``).
+    Set on the table, not the resource: dlt's table variants (children, quarantine) inherit the resource's
+    column hints and would warn that they lack the column."""
+    column = {"name": spec.newest_wins, "dedup_sort": "desc"}
+    return dlt.mark.make_hints(table_name=spec.name, columns={spec.newest_wins: column})
 
 
 def _not_null(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
