@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from simulators._cache import MISS, DocCache
 from simulators._faults import FaultMiddleware, FaultPlan
 from simulators.data import Firm
 from simulators.hasura import HasuraError
@@ -194,6 +195,17 @@ class Vendor:
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a (blocking) DuckDB call in the thread pool, so latency sleeps of requests overlap."""
         return await run_in_threadpool(fn, *args)
+
+    async def document(self, cache: DocCache, key: str, what: str) -> Response:
+        """A detail answer served from `cache` (rendered in the thread pool on a miss), with the latency of
+        one row; 404 in the vendor's error shape when the record `what key` is gone."""
+        doc = cache.peek(key)
+        if doc is MISS:
+            doc = await self.db(cache.load, key)
+        if doc is None:
+            raise ApiError(404, "NOT_FOUND", f"{what} {key} not found")
+        await self.delay(1)
+        return raw_json(doc)
 
 
 class StatsMiddleware:

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,11 +77,9 @@ class FaultMiddleware:
 
     async def _send_json(self, send: Send, status: int, payload: dict[str, object],
                          headers: dict[str, str] | None = None) -> None:
-        body = orjson.dumps(payload)
-        head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        head = [(b"content-type", b"application/json")]
         head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        await send({"type": "http.response.start", "status": status, "headers": head})
-        await send({"type": "http.response.body", "body": body})
+        await send_response(send, status, orjson.dumps(payload), head)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plan = self.vendor.faults
@@ -116,19 +115,29 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
 
     async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
-        head: dict[str, object] = {}
-        chunks: list[bytes] = []
+        head, body = await capture_response(self.app, scope, receive)
+        await send_response(send, head.get("status", 200), body[: len(body) // 2], head.get("headers", []))
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                head.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
 
-        await self.app(scope, receive, capture)
-        body = b"".join(chunks)
-        body = body[: max(0, len(body) // 2)]
-        headers = [(k, v) for k, v in head.get("headers", []) if k.lower() != b"content-length"]  # type: ignore[union-attr]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": head.get("status", 200), "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+async def capture_response(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[dict[str, Any], bytes]:
+    """Run `app` on the request and keep its answer instead of sending it: the `http.response.start`
+    message (`{}` when the app sent none, e.g. it dropped the connection) and the whole body."""
+    head: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            head.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return head, b"".join(chunks)
+
+
+async def send_response(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Send an answer with `headers`, their Content-Length replaced by the length of `body`."""
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    kept.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": kept})
+    await send({"type": "http.response.body", "body": body})

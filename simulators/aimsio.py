@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators._app import ApiError, Vendor, basic_credentials, build_app, json_response, raw_json, read_json, same
-from simulators._cache import MISS, DocCache
+from simulators._cache import DocCache
 from simulators._gen_aimsio import MARKUP_MODES, NRB_TYPES, VENDOR_GUIDS, VENDORS, nrb_total
 from simulators._limiter import Limiter, LimitMiddleware
 from simulators._sqljson import array_of, flat, obj
@@ -237,14 +237,7 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     def detail(cache: DocCache, what: str) -> Any:
         async def handler(request: Request) -> Response:
             authorize(request)
-            guid = request.path_params["guid"]
-            doc = cache.peek(guid)
-            if doc is MISS:
-                doc = await vendor.db(cache.load, guid)
-            if doc is None:
-                raise ApiError(404, "NOT_FOUND", f"{what} {guid} not found")
-            await vendor.delay(1)
-            return raw_json(doc)
+            return await vendor.document(cache, request.path_params["guid"], what)
         return handler
 
     async def post_nrbs(request: Request) -> Response:

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators._app import ApiError, Vendor, bearer_token, build_app, json_response, raw_json, read_json
-from simulators._cache import MISS, DocCache
+from simulators._cache import DocCache
 from simulators._keyset import KeyRange, KeysetIndex, ascending_orders, key_range
 from simulators._sqljson import array_of, flat, iso, obj
 from simulators.data import SORTED_TABLES, Firm
@@ -338,14 +338,7 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
 
         async def handler(request: Request) -> Response:
             authorize(request)
-            ident = request.path_params["id"]
-            doc = cache.peek(ident)
-            if doc is MISS:
-                doc = await vendor.db(cache.load, ident)
-            if doc is None:
-                raise ApiError(404, "NOT_FOUND", f"{what} {ident} not found")
-            await vendor.delay(1)
-            return raw_json(doc)
+            return await vendor.document(cache, request.path_params["id"], what)
         return handler
 
     api = [

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from simulators._faults import capture_response, send_response
 
 Before = Callable[[Scope], "tuple[int, bytes] | tuple[int, bytes, dict[str, str]] | None"]
 After = Callable[[Scope, int, bytes], "bytes | None"]
@@ -37,33 +39,16 @@ class Intercept:
                 extra = canned[2] if len(canned) > 2 else {}
                 headers = [(b"content-type", b"application/json")]
                 headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-                await _answer(send, canned[0], canned[1], headers)
+                await send_response(send, canned[0], canned[1], headers)
                 return
         if self.after is None:
             await self.app(scope, receive, send)
             return
-        head: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                head.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
+        head, body = await capture_response(self.app, scope, receive)
         if not head:  # the simulator dropped the connection (fault): nothing to pass on
             raise ConnectionAbortedError("simulated dropped connection")
-        body = b"".join(chunks)
         new = self.after(scope, head["status"], body)
-        headers = [(k, v) for k, v in head.get("headers", []) if k.lower() != b"content-length"]
-        await _answer(send, head["status"], body if new is None else new, headers)
-
-
-async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_response(send, head["status"], body if new is None else new, head.get("headers", []))
 
 
 def query(scope: Scope) -> str:
