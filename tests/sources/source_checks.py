@@ -146,6 +146,23 @@ def newest(truth: pa.Table, column: str) -> datetime:
     return value
 
 
+def refused(db: Path, source: str, key: str, value: str, monkeypatch: Any) -> tuple[str, int]:
+    """Sync ``source`` with config ``key`` (e.g. ``SOURCES__AIMSIO__PASSWORD``) set to the wrong ``value``;
+    asserts the failure is a :class:`ConfigError` naming ``key``; returns what the CLI would print and its exit
+    code (:func:`pipelines.errors.explain`)."""
+    from pipelines.errors import explain
+
+    monkeypatch.setenv(key, value)
+    try:
+        sync_one(db, source)
+    except Exception as exc:
+        error = config_error(exc)
+        assert error is not None, f"not a ConfigError: {exc!r}"
+        assert key in str(error)
+        return explain(exc)
+    raise AssertionError(f"{source} synced with a wrong {key}")
+
+
 def config_error(exc: BaseException) -> ConfigError | None:
     """The :class:`ConfigError` in an exception's chain (dlt wraps what a source raised), or None."""
     todo: list[BaseException | None] = [exc]

@@ -12,18 +12,17 @@ from source_checks import (
     LAG,
     assert_table_matches,
     column_types,
-    config_error,
     count_between,
     count_requests,
     expire_tokens,
     newest,
     query,
+    refused,
     run_resource,
     small_firm,
     sync_one,
 )
 
-from pipelines.errors import explain
 from simulators import SimSettings
 from sources.aiwyn import aiwyn
 from sources.aiwyn.client import _Range, _Ranges
@@ -201,13 +200,7 @@ def test_a_short_lived_token_is_refreshed_before_it_expires(simulators, warehous
 
 def test_a_refused_api_key_is_a_config_error_naming_the_key(simulators, warehouse, monkeypatch):
     simulators(size=small_firm())
-    monkeypatch.setenv("SOURCES__AIWYN__JWT_API_KEY", "not-the-key-1234")
-    with pytest.raises(Exception) as caught:
-        sync_one(warehouse, "aiwyn")
-    error = config_error(caught.value)
-    assert error is not None, f"not a ConfigError: {caught.value!r}"
-    assert "SOURCES__AIWYN__JWT_API_KEY" in str(error)
-    message, code = explain(caught.value)
+    message, code = refused(warehouse, "aiwyn", "SOURCES__AIWYN__JWT_API_KEY", "not-the-key-1234", monkeypatch)
     assert code == 2 and "SOURCES__AIWYN__JWT_API_KEY" in message
     assert "not-the-key-1234" not in message
 

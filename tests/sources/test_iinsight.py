@@ -14,19 +14,18 @@ from source_checks import (
     LAG,
     assert_table_matches,
     column_types,
-    config_error,
     count_between,
     count_requests,
     expire_tokens,
     newest,
     query,
+    refused,
     row_count,
     run_resource,
     small_firm,
     sync_one,
 )
 
-from pipelines.errors import explain
 from pipelines.models import report
 from pipelines.sync import sync
 from simulators import SimSettings
@@ -251,11 +250,5 @@ def test_a_refused_refresh_token_falls_back_to_a_new_login(simulators, warehouse
 )
 def test_refused_credentials_are_a_config_error_naming_the_key(simulators, warehouse, monkeypatch, key, bad):
     simulators(size=small_firm())
-    monkeypatch.setenv(key, bad)
-    with pytest.raises(Exception) as caught:
-        sync_one(warehouse, "iinsight")
-    message, code = explain(caught.value)
-    assert bad not in message
-    error = config_error(caught.value)
-    assert error is not None, f"not a ConfigError: {message}"
-    assert key in str(error) and code == 2
+    message, code = refused(warehouse, "iinsight", key, bad, monkeypatch)
+    assert bad not in message and code == 2
