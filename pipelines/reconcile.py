@@ -65,12 +65,25 @@ async def _iinsight_ids(client: ApiClient, api_version: int, since: datetime) ->
     return ids
 
 
-def _api_ids(source: str, entity: str) -> set[str]:
+def _api_ids(source: str) -> dict[str, set[str] | BadPayload]:
+    """Every id at the API, per entity of ``source``, read with one client (one token); an entity whose id
+    pages include one that is not JSON maps to that :class:`BadPayload`."""
     since = start_date(source)
-    if source == "aiwyn":
-        return session(source).run(lambda c: _aiwyn_ids(c, entity, since))
-    version = int(setting("iinsight", "api_version", default=1))
-    return session(source).run(lambda c: _iinsight_ids(c, version, since))
+    version = int(setting("iinsight", "api_version", default=1)) if source == "iinsight" else 0
+
+    async def read(client: ApiClient) -> dict[str, set[str] | BadPayload]:
+        found: dict[str, set[str] | BadPayload] = {}
+        for entity in TABLES[source]:
+            try:
+                if source == "aiwyn":
+                    found[entity] = await _aiwyn_ids(client, entity, since)
+                else:
+                    found[entity] = await _iinsight_ids(client, version, since)
+            except BadPayload as exc:
+                found[entity] = exc
+        return found
+
+    return session(source).run(read)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -94,11 +107,11 @@ def reconcile(db_path: Path, source: str, lock: threading.Lock | None = None) ->
     results = []
     rows: list[dict[str, Any]] = []
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    listed = _api_ids(source) if source in TABLES else {}
     for entity, (table, key, changed) in TABLES.get(source, {}).items():
-        try:
-            api = _api_ids(source, entity)
-        except BadPayload as exc:
-            results.append(Reconciled(source, entity, 0, 0, 0, 0, skipped=str(exc)))
+        api = listed[entity]
+        if isinstance(api, BadPayload):
+            results.append(Reconciled(source, entity, 0, 0, 0, 0, skipped=str(api)))
             continue
         with lock, duckdb.connect(str(db_path), read_only=True) as con:
             here = {
