@@ -2,8 +2,8 @@
 
 Built on ``httpx.AsyncClient``. Concurrency is bounded per API (``max_in_flight``, the politeness budget;
 waiting list pages get a free slot before waiting per-record detail calls, see :class:`Slots`);
-an optional ``rate_per_s`` spaces request starts so no 1-second window holds more than that many
-(Aimsio: 10/s). Retries (tenacity) cover transport errors, timeouts, 5xx, 429 and bodies that are not
+an optional ``rate_per_s`` keeps any 1-second window from holding more request starts than that
+(Aimsio: 10/s, a sliding window, see :class:`RateLimit`). Retries (tenacity) cover transport errors, timeouts, 5xx, 429 and bodies that are not
 complete JSON, with exponential backoff and jitter, or the server's ``Retry-After`` when it gives one.
 A 401 re-authenticates once per request. A body that is still not JSON after every attempt raises
 :class:`BadPayload` (the sources quarantine it and carry on). Errors never carry secrets: messages name
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import httpx
 import msgspec
-from aiolimiter import AsyncLimiter
+from pyrate_limiter import InMemoryBucket, Limiter, Rate, SingleBucketFactory
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -181,19 +181,40 @@ class Slots:
         self._free += 1
 
 
+class RateLimit:
+    """No more than ``per_s`` request starts in any sliding window of 1.02 s (2% margin for the jitter between
+    our clock and the server's arrivals): ``await rate.acquire()`` before each request.
+
+    A sliding-window log (pyrate-limiter), not evenly spaced starts: a start the event loop made late (a busy
+    core) is caught up within the window instead of being lost, so the API's rate is used in full without one
+    second ever holding more than it allows (Aimsio: 10/s, ``../shared/api/CONTRACT.md``). The log is trimmed
+    on each start (no background leak thread).
+    """
+
+    def __init__(self, per_s: float) -> None:
+        limit = max(1, int(per_s))
+        self._bucket = InMemoryBucket([Rate(limit, round(limit * 1020 / per_s))])
+        self._limiter = Limiter(SingleBucketFactory(self._bucket, schedule_leak=False), buffer_ms=0)
+
+    async def acquire(self) -> None:
+        """Wait until one more start fits in the window, and count it."""
+        await self._limiter.try_acquire_async("requests")
+        self._bucket.leak(self._bucket.now())
+
+
 @dataclass
 class Throttle:
-    """The politeness budget of one API: at most ``max_in_flight`` requests at once and, with a rate, request
-    starts spaced so no 1-second window holds more than ``rate_per_s`` (2% margin for timing jitter).
-    Shared by every client a :class:`Session` creates, so the budget holds across clients."""
+    """The politeness budget of one API: at most ``max_in_flight`` requests at once and, with a rate, at most
+    ``rate_per_s`` request starts in any second (:class:`RateLimit`). Shared by every client a
+    :class:`Session` creates, so the budget holds across clients."""
 
     slots: Slots
-    limiter: AsyncLimiter | None
+    rate: RateLimit | None
 
     @classmethod
     def of(cls, settings: HttpSettings) -> Throttle:
         rate = settings.rate_per_s
-        return cls(Slots(settings.max_in_flight), AsyncLimiter(1, 1.02 / rate) if rate else None)
+        return cls(Slots(settings.max_in_flight), RateLimit(rate) if rate else None)
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -351,8 +372,8 @@ class ApiClient:
         sent = await self.auth.headers(self) if authenticated and self.auth else {}
         send_kwargs = {k: v for k, v in kwargs.items() if k != "headers"}
         async with self.throttle.slots.hold(detail):
-            if self.throttle.limiter:
-                await self.throttle.limiter.acquire()
+            if self.throttle.rate:
+                await self.throttle.rate.acquire()
             if sent and self.auth:  # the token may have been renewed while we waited for the slot
                 sent = self.auth.latest() or sent
             headers = {**(kwargs.get("headers") or {}), **sent}
