@@ -3,8 +3,9 @@
 Built on ``httpx.AsyncClient``. Concurrency is bounded per API (``max_in_flight``, the politeness budget;
 waiting list pages get a free slot before waiting per-record detail calls, see :class:`Slots`);
 an optional ``rate_per_s`` keeps any 1-second window from holding more request starts than that
-(Aimsio: 10/s, a sliding window, see :class:`RateLimit`). Retries (tenacity) cover transport errors, timeouts, 5xx, 429 and bodies that are not
-complete JSON, with exponential backoff and jitter, or the server's ``Retry-After`` when it gives one.
+(Aimsio: 10/s, a sliding window, see :class:`RateLimit`). Retries (tenacity) cover transport errors,
+timeouts, 5xx, 429 and bodies that are not complete JSON, with exponential backoff and jitter, or the
+server's ``Retry-After`` when it gives one.
 A 401 re-authenticates once per request. A body that is still not JSON after every attempt raises
 :class:`BadPayload` (the sources quarantine it and carry on). Errors never carry secrets: messages name
 the config key.
