@@ -257,12 +257,23 @@ class Firm:
 
     @staticmethod
     def _reappend(con: duckdb.DuckDBPyConnection, t: datetime) -> None:
-        """Move every row stamped `t` to the end of its sorted table (keeps the physical order)."""
+        """Move every row stamped `t` to the end of its sorted table (keeps the physical order).
+
+        The rows are copied out (Arrow), deleted, and appended from the copy. Appending a table's rows from
+        itself (`INSERT INTO t SELECT * FROM t ...`) and then deleting the originals in the same
+        transaction corrupts DuckDB 2.0's in-memory string segments after some dozens of writes ("Corrupted
+        uncompressed string segment" on COMMIT, a NULL amount, or a crash).
+        """
         for table, (ts_col, key) in SORTED_TABLES.items():
-            old = [r[0] for r in con.execute(f"SELECT rowid FROM {table} WHERE {ts_col} = ?", [t]).fetchall()]
-            if old:
-                con.execute(f"INSERT INTO {table} SELECT * FROM {table} WHERE {ts_col} = ? ORDER BY {key}", [t])
-                con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [old])
+            query = f"SELECT * FROM {table} WHERE {ts_col} = $t ORDER BY {key}"
+            moved = con.sql(query, params={"t": t}).to_arrow_table()
+            if moved.num_rows:
+                con.execute(f"DELETE FROM {table} WHERE {ts_col} = ?", [t])
+                con.register("_moved", moved)
+                try:
+                    con.execute(f"INSERT INTO {table} SELECT * FROM _moved")
+                finally:
+                    con.unregister("_moved")
 
     def _latest(self) -> datetime:
         """Latest update timestamp of any entity (under the write lock or before serving)."""
