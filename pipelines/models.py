@@ -117,6 +117,9 @@ _SOURCE_TABLES: tuple[tuple[str, TableSpec], ...] = (
 
 # Every raw table the models read, as (schema, spec): the one list of them, each table followed by its
 # ``<table>_history`` when its spec keeps history. Missing ones are created empty.
+LOAD_ID = "_dlt_load_id"
+"""dlt's column naming the load of each row (the Arrow tables get it, see :func:`pipelines.sync.sync_source`)."""
+
 RAW_TABLES: tuple[tuple[str, TableSpec], ...] = tuple(
     pair
     for schema, spec in _SOURCE_TABLES
@@ -393,8 +396,10 @@ def _order_layer(groups: list[list[Model]]) -> list[Model]:
 
 
 def create_missing_raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create every raw table of :data:`RAW_TABLES` that does not exist, empty, with exactly its spec's columns
-    (names, types, NOT NULL where the spec's Arrow field is not nullable).
+    """Create every raw table of :data:`RAW_TABLES` that does not exist, empty, with exactly the columns dlt gives
+    it: its spec's (names, types, NOT NULL where the spec's Arrow field is not nullable) and then dlt's
+    ``_dlt_load_id``, so a later first load of the table finds every column it brings (dlt would otherwise add
+    ``_dlt_load_id`` NOT NULL to an existing table, with a warning).
 
     A sync may have loaded only some sources; the views need all their inputs. Returns the tables created
     (``schema.name``). Existing tables are left as they are.
@@ -407,7 +412,7 @@ def create_missing_raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         ).fetchall()[0][0]
         if exists:
             continue
-        arrow_schema = spec.arrow_schema()
+        arrow_schema = spec.arrow_schema().append(pa.field(LOAD_ID, pa.string()))
         view = f"_arwip_empty_{schema}_{spec.name}"
         con.register(view, arrow_schema.empty_table())
         try:
