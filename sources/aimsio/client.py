@@ -1,8 +1,8 @@
 """Aimsio API: HTTP Basic auth and the "GET all" stub list (seed 003, aimsio.md §3-5); the "GET one" details
 go through :meth:`sources._http.ApiClient.details`.
 
-The API throttles above 10 calls/s or 10 in flight (requests queue, then time out), so the client spaces
-its requests itself and never relies on the server's throttle.
+The API throttles above 10 calls/s or 10 in flight (requests queue, then time out), so the client keeps
+to the limits itself and never relies on the server's throttle.
 """
 
 from __future__ import annotations

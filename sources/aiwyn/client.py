@@ -74,34 +74,12 @@ def count_of(body: Any) -> int | None:
 Key = tuple[str, Any]  # a keyset position: (updatedAt as the API wrote it, id)
 
 
-def _after(key: Key | None) -> list[dict[str, Any]]:
-    """Keyset condition: strictly after ``(updatedAt, id)``."""
+def _beyond(key: Key | None, op: str) -> list[dict[str, Any]]:
+    """Keyset condition: strictly after (``op`` ``"_gt"``) or before (``"_lt"``) ``(updatedAt, id)``."""
     if key is None:
         return []
     stamp, row_id = key
-    return [
-        {
-            "_or": [
-                {"updatedAt": {"_gt": stamp}},
-                {"_and": [{"updatedAt": {"_eq": stamp}}, {"id": {"_gt": row_id}}]},
-            ]
-        }
-    ]
-
-
-def _before(key: Key | None) -> list[dict[str, Any]]:
-    """Keyset condition: strictly before ``(updatedAt, id)``."""
-    if key is None:
-        return []
-    stamp, row_id = key
-    return [
-        {
-            "_or": [
-                {"updatedAt": {"_lt": stamp}},
-                {"_and": [{"updatedAt": {"_eq": stamp}}, {"id": {"_lt": row_id}}]},
-            ]
-        }
-    ]
+    return [{"_or": [{"updatedAt": {op: stamp}}, {"_and": [{"updatedAt": {"_eq": stamp}}, {"id": {op: row_id}}]}]}]
 
 
 async def search(
@@ -136,7 +114,7 @@ class _Range:
         bounds = [{"updatedAt": {"_gte": isoformat(self.since)}}]
         if self.until is not None:
             bounds.append({"updatedAt": {"_lt": isoformat(self.until)}})
-        return bounds + _after(self.after) + _before(self.before)
+        return bounds + _beyond(self.after, "_gt") + _beyond(self.before, "_lt")
 
 
 class _Ranges:
