@@ -97,10 +97,11 @@ class Auth:
         """Headers to send with one API request (may fetch or refresh a token through ``client``)."""
         raise NotImplementedError
 
-    def latest(self) -> dict[str, str] | None:
-        """The newest credentials already at hand (no request), or None: a request that waited for a slot
-        sends these rather than the ones it got before waiting, which may have been replaced meanwhile."""
-        return None
+    def current(self, sent: dict[str, str]) -> dict[str, str] | None:
+        """The credentials to send now by a request that got ``sent`` before it waited for a slot (no request
+        made here): the newest at hand, or None when the token was invalidated meanwhile and the request must
+        get a new one from :meth:`headers`, without holding the slot (the token fetch may need it)."""
+        return sent
 
     def invalidate(self, sent: dict[str, str]) -> None:
         """Forget a cached token after the API answered 401 to a request that carried ``sent`` (its auth
@@ -369,19 +370,24 @@ class ApiClient:
         kwargs: dict[str, Any],
     ) -> tuple[int, bytes, dict[str, str]]:
         """One attempt: ``(status, body, the auth headers sent)``; raises RetriableError for 429 and 5xx."""
-        # credentials first (a token fetch is a request of its own: it must not wait for a slot we hold)
-        sent = await self.auth.headers(self) if authenticated and self.auth else {}
         send_kwargs = {k: v for k, v in kwargs.items() if k != "headers"}
-        async with self.throttle.slots.hold(detail):
-            if self.throttle.rate:
-                await self.throttle.rate.acquire()
-            if sent and self.auth:  # the token may have been renewed while we waited for the slot
-                sent = self.auth.latest() or sent
-            headers = {**(kwargs.get("headers") or {}), **sent}
-            for c in counters:
-                c.requests += 1
-            response = await self._http.request(method, path, headers=headers, **send_kwargs)
-            body = await response.aread()
+        while True:
+            # credentials first (a token fetch is a request of its own: it must not wait for a slot we hold)
+            sent = await self.auth.headers(self) if authenticated and self.auth else {}
+            async with self.throttle.slots.hold(detail):
+                if sent and self.auth:  # the token may have been renewed or revoked while we waited
+                    now = self.auth.current(sent)
+                    if now is None:
+                        continue  # revoked: a known-bad token would only earn a 401; leave the slot, get the new one
+                    sent = now
+                if self.throttle.rate:
+                    await self.throttle.rate.acquire()
+                headers = {**(kwargs.get("headers") or {}), **sent}
+                for c in counters:
+                    c.requests += 1
+                response = await self._http.request(method, path, headers=headers, **send_kwargs)
+                body = await response.aread()
+            break
         for c in counters:
             c.by_status[response.status_code] = c.by_status.get(response.status_code, 0) + 1
         if response.status_code == 429 or response.status_code >= 500:
@@ -445,7 +451,7 @@ class TokenAuth(Auth):
                 self._expires_at = loop.time() + max(ttl - self._margin, ttl / 2)
             return {"Authorization": f"Bearer {self._token}"}
 
-    def latest(self) -> dict[str, str] | None:
+    def current(self, sent: dict[str, str]) -> dict[str, str] | None:
         return {"Authorization": f"Bearer {self._token}"} if self._token else None
 
     def invalidate(self, sent: dict[str, str]) -> None:

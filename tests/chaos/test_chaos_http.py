@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from simulators.settings import Faults, SimSettings
 from sources._http import ApiClient, HttpSettings, _Wait
 from sources.aiwyn.client import aiwyn_client
 from sources.iinsight.client import iinsight_client
@@ -118,3 +119,25 @@ def test_a_token_revoked_again_right_after_reauthentication_is_retried(cluster):
     client = _client(sims, "aiwyn")
     (body,) = _calls(client, SEARCH, times=1)
     assert body and client.stats.reauths >= 1
+
+
+def test_a_revoked_token_costs_only_the_requests_in_flight_with_it(cluster):
+    """Tokens revoked again and again under hundreds of concurrent detail calls: each revocation refuses at
+    most the requests already sent with the old token (the budget of 8); a call that was waiting for a slot
+    meanwhile waits for the new token instead of sending the revoked one (which cost ~20 refusals each)."""
+    sims = cluster("tiny", settings=SimSettings(faults=Faults(seed=5, expire_token=0.03)))
+    client = _client(sims, "aiwyn")
+    ids = [i for (i,) in sims.firm.query("SELECT id FROM aiwyn_invoices ORDER BY id")]
+    paths = [f"/gql/v1/invoice/{i}" for i in ids] * 20
+
+    async def go():
+        try:
+            return await client.details(paths)
+        finally:
+            await client.aclose()
+
+    answers = asyncio.run(go())
+    revoked = sims.stats["aiwyn"]["faults"]["expire_token"]
+    refused = client.stats.by_status.get(401, 0)
+    assert [a["id"] for a in answers] == [int(p.rsplit("/", 1)[1]) for p in paths]
+    assert revoked >= 5 and refused <= client.settings.max_in_flight * revoked, (revoked, client.stats)
