@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -69,9 +70,11 @@ class ConfigError(SourceError):
 class BadPayload(SourceError):
     """An API answer that is still not JSON after every attempt (an HTML maintenance page, a body cut short).
 
-    Sources quarantine it and read on, and hold their watermark so the next run reads that range again.
-    ``request`` names the call (method, path, query or JSON body: never credentials, and never raised for
-    the auth endpoints); ``body`` is the answer as text, at most :attr:`MAX_BODY` characters.
+    Sources quarantine it and read on. ``request`` names the call (method, path, query or JSON body: never
+    credentials, and never raised for the auth endpoints); ``body`` is the answer as text, at most
+    :attr:`MAX_BODY` characters. ``unread_from``, set by the reader that knows it, is the change timestamp
+    (UTC) from which rows may have gone unread: the entity's watermark saves no further (see
+    :meth:`sources._incremental.Watermark.cap`), so the next run reads them again; None holds it where it was.
     """
 
     MAX_BODY = 65_536
@@ -80,6 +83,7 @@ class BadPayload(SourceError):
         super().__init__(message)
         self.request = request
         self.body = body[: self.MAX_BODY].decode("utf-8", errors="replace")
+        self.unread_from: datetime | None = None
 
 
 class RetriableError(Exception):

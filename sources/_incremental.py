@@ -4,7 +4,8 @@ the start-date config check, and emitting parsed batches (rows + quarantine) to 
 State lives in dlt's resource state, which dlt commits when extraction ends; a failed extract leaves the
 previous watermark, so the next run fetches the same changes again (merge keys collapse the repeats).
 A page that is not JSON (:class:`BadPayload`) is quarantined, the rest of the run loads, and the watermark
-is held where it was, so the next run reads the unreadable range again: nothing is lost.
+saves no further than where the unread rows start, so the next run reads them again: nothing is lost, and a
+record the vendor can never serialize costs each run a re-read from that record on, not from further back.
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ class Watermark:
     lag: timedelta
     value: datetime | None = None
     seen: dict[str, str] = field(default_factory=dict)
+    ceiling: datetime | None = None  # rows changed from here on may be unread (see cap)
     held: bool = False
+    saved: datetime | None = field(init=False)  # the value this run started from
+
+    def __post_init__(self) -> None:
+        self.saved = self.value
 
     @classmethod
     def from_state(cls, name: str, initial: datetime, lag: timedelta) -> Watermark:
@@ -115,14 +121,23 @@ class Watermark:
         # pruned only in save(): pages come in any order, and a page of newer rows must not drop the keys
         # that older pages of this same run are still to be checked against
 
-    def hold(self) -> None:
-        """Keep the saved watermark as it was this run (a page was unreadable): :meth:`save` does nothing."""
-        self.held = True
+    def cap(self, unread_from: datetime | None) -> None:
+        """Rows changed at or after ``unread_from`` (UTC) may be unread (an answer that was not JSON): save the
+        watermark no further, so the next run's read (``value - lag``) starts at or before it. Never saves
+        behind the value this run started from (its own read began at or before any ``unread_from``).
+        ``None`` (the position is unknown) keeps the saved watermark as it was: :meth:`save` does nothing."""
+        if unread_from is None:
+            self.held = True
+        elif self.ceiling is None or unread_from < self.ceiling:
+            self.ceiling = unread_from
 
     def save(self) -> None:
-        """Write the watermark to dlt resource state (committed by dlt when extraction ends), unless held."""
+        """Write the watermark to dlt resource state (committed by dlt when extraction ends): capped (see
+        :meth:`cap`), or not at all when held."""
         if self.held:
             return
+        if self.ceiling is not None and (self.value is None or self.value > self.ceiling):
+            self.value = max(self.ceiling, self.saved) if self.saved else self.ceiling
         if self.value is not None:
             floor = (self.value - self.lag).isoformat()
             self.seen = {k: t for k, t in self.seen.items() if t >= floor}
@@ -199,12 +214,12 @@ def changed_batches(
     """Parse pages of API rows and keep only rows not already loaded at the watermark's boundary.
 
     The watermark advances over what is yielded and is saved to resource state once all pages are read;
-    an unreadable page is quarantined (:func:`unreadable`) and holds the watermark.
+    an unreadable page is quarantined (:func:`unreadable`) and caps the watermark at its ``unread_from``.
     """
     key = spec.primary_key[0]
     for page in pages:
         if isinstance(page, BadPayload):
-            mark.hold()
+            mark.cap(page.unread_from)
             yield unreadable(spec, page)
             continue
         parsed = spec.to_arrow(page)

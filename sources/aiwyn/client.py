@@ -7,6 +7,7 @@ Hasura ``where``/``orderBy`` and no page parameter; ``deid_*`` envelopes; detail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -211,12 +212,13 @@ async def _keyset_pages(
     """Pages of the rows of range ``r`` in ``(updatedAt, id)`` order, by keyset; ``ranges`` may split it.
 
     A page that is not JSON ends the range (its last key, the next page's start, is unknown): it comes as
-    its :class:`BadPayload`, and the caller holds its watermark so the next run reads the range again.
+    its :class:`BadPayload`, ``unread_from`` the range's position, so the next run reads on from there.
     """
     while True:
         try:
             rows = rows_of(await search(client, entity, r.conditions(), page_size, "asc", tally))
         except BadPayload as exc:
+            exc.unread_from = parse_instant(r.after[0]) if r.after else r.since
             yield exc
             return
         if rows:
@@ -262,6 +264,7 @@ async def changed_rows(
     try:
         first = await search(client, entity, [{"updatedAt": {"_gte": isoformat(since)}}], page_size, "asc", tally)
     except BadPayload as exc:
+        exc.unread_from = since
         yield exc
         return
     rows = rows_of(first)
@@ -302,7 +305,8 @@ async def with_details(
 
     The details of up to ``ahead`` pages are requested while later pages are read, so the API's in-flight
     budget stays busy. Rows for which ``skip(row)`` is true (already loaded at the watermark boundary)
-    get no detail request.
+    get no detail request. A detail that was not JSON stays a :class:`BadPayload`, ``unread_from`` its
+    invoice's ``updatedAt``.
     """
     pending: deque[tuple[Page, asyncio.Future[Page]]] = deque()
 
@@ -312,6 +316,9 @@ async def with_details(
         wanted = [r for r in page if isinstance(r, dict) and r.get("id") is not None and not skip(r)]
         found = await client.details([settings.INVOICE_DETAIL_PATH.format(id=r["id"]) for r in wanted], tally)
         for row, detail in zip(wanted, found, strict=True):
+            if isinstance(detail, BadPayload):
+                with contextlib.suppress(ValueError):  # position unknown: the watermark is held
+                    detail.unread_from = parse_instant(str(row.get("updatedAt")))
             row["_detail"] = detail
         return page
 

@@ -7,12 +7,14 @@ Implements iinsight.md §2 (``/auth/login``, ``/auth/refresh``) and §4 / seed 0
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from sources._arrow import parse_instant
 from sources._http import ApiClient, BadPayload, ConfigError, HttpSettings, RequestStats, SourceError, TokenAuth
 from sources._incremental import Page, isoformat
 from sources.iinsight import settings
@@ -89,7 +91,8 @@ async def invoice_pages(
     Fetches page 1, then ``window`` pages at a time concurrently. The first page shorter than 100 rows is
     the last; pages after it that still hold rows mean rows moved while we paged (the caller re-scans).
     A page that is not JSON comes as its :class:`BadPayload` and counts as full (paging goes on), unless a
-    whole window of pages is unreadable.
+    whole window of pages is unreadable; its ``unread_from`` is the newest ``last_update_utc`` of the pages
+    before it (rows come in that order), or ``since``.
     """
     params: dict[str, Any] = {"modified_since": isoformat(since), "status": status}
     if api_version == 1:
@@ -108,9 +111,14 @@ async def invoice_pages(
         return body
 
     first, ahead = 1, 1  # page 1 alone (most incremental runs end there), then `window` pages at a time
+    read_to = since
     while True:
         pages = await asyncio.gather(*(page(n) for n in range(first, first + ahead)))
         for rows in pages:
+            if isinstance(rows, BadPayload):
+                rows.unread_from = read_to
+            else:
+                read_to = max([read_to, *_stamps(rows)])
             if rows:
                 yield rows
             if isinstance(rows, list) and len(rows) < settings.PAGE_SIZE:
@@ -118,3 +126,10 @@ async def invoice_pages(
         if ahead > 1 and all(isinstance(rows, BadPayload) for rows in pages):
             return  # a whole window unreadable: the list is down; the held watermark reads it next run
         first, ahead = first + ahead, window
+
+
+def _stamps(rows: list[Any]) -> Iterator[datetime]:
+    """The rows' ``last_update_utc`` instants that parse (a row that does not is quarantined later)."""
+    for row in rows:
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            yield parse_instant(row.get("last_update_utc"))

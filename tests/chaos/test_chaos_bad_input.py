@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import orjson
@@ -214,3 +216,82 @@ def test_an_unreadable_id_page_skips_reconciling_instead_of_flagging_records_tha
         voided = con.execute("SELECT count(*) FROM iinsight.invoices WHERE status = 'VOIDED'").fetchone()
     assert flagged == (0,) and voided == (2,)
     assert reconcile(db, firm, iinsight_api_version=1).differences == 0
+
+
+def test_a_record_never_served_as_json_is_read_again_from_itself_not_from_the_start(cluster, tmp_path):
+    """An invoice whose detail the vendor can never serialize: each run quarantines it again and loads the
+    rest, and the invoices' watermark saves no further than that invoice's ``updatedAt``: the next run reads
+    from there (less the lag), not again from the first sync's start date. Once the vendor serves it, the next
+    sync loads it: nothing is lost."""
+    firm = Firm(seed=1, size="tiny", now=NOW)
+    invoices = firm.truth().aiwyn_invoices.sort_by("updated_at")
+    broken_id, broken_at = invoices["id"][-6].as_py(), invoices["updated_at"][-6].as_py()
+    lag = timedelta(seconds=300)
+    listed: list[set[int]] = []  # invoice ids the searches answered, per run
+    down = [True]
+
+    def before(scope):
+        if down[0] and scope["path"] == f"/gql/v1/invoice/{broken_id}":
+            return 200, b"<html>Internal error</html>", {"content-type": "text/html"}
+        return None
+
+    def after(scope, status, body):
+        if scope["path"] == "/gql/v1/invoices/search" and status == 200:
+            listed[-1].update(row["id"] for row in orjson.loads(body)["deid_invoice"])
+
+    sims = cluster(firm, before={"aiwyn": before})
+    sims.apps["aiwyn"].after = after
+    db = tmp_path / "w.duckdb"
+    env = sync_env(sims, SOURCES__AIWYN__LAG_SECONDS=300, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    for _ in range(2):
+        listed.append(set())
+        result = run_sync(db, env, "--source", "aiwyn")
+        assert result.returncode == 0 and "1 record(s) quarantined" in result.stderr, result.describe()
+    assert listed[0] == set(invoices["id"].to_pylist())
+    since = broken_at - lag
+    assert listed[1] == {i for i, t in zip(invoices["id"].to_pylist(), invoices["updated_at"].to_pylist(),
+                                           strict=True) if t >= since}, sorted(listed[1])
+    assert len(listed[1]) == 6
+
+    down[0] = False
+    assert run_sync(db, env, "--source", "aiwyn", "--strict").returncode == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM aiwyn.invoices WHERE id = ?", [broken_id]).fetchone() == (1,)
+        lines = con.execute("SELECT count(*) FROM aiwyn.invoice_line_items WHERE invoice_id = ?", [broken_id])
+        expected = firm.truth().aiwyn_invoice_line_items["invoice_id"].to_pylist().count(broken_id)
+        assert lines.fetchone()[0] == expected > 0
+
+
+def test_an_iinsight_page_never_served_as_json_caps_the_watermark_at_the_page_before(cluster, tmp_path):
+    """Page 3 of the active invoices is never JSON: the pages after it still load, and the next run asks for
+    changes since the newest ``last_update_utc`` of page 2 (less the lag), where the unread rows begin."""
+    firm = Firm(seed=1, size="demo", now=NOW)
+    asked: list[dict[str, str]] = []  # query parameters of the active-invoice requests
+    newest_of_page_2: list[str] = []
+
+    def params(scope) -> dict[str, str]:
+        return dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
+
+    def before(scope):
+        if scope["path"] == "/api2/invoices" and params(scope).get("status") == "active":
+            asked.append(params(scope))
+            if params(scope)["page"] == "3":
+                return 200, b"<html>Internal error</html>", {"content-type": "text/html"}
+        return None
+
+    def after(scope, status, body):
+        query = params(scope)
+        if scope["path"] == "/api2/invoices" and (query.get("status"), query.get("page")) == ("active", "2"):
+            newest_of_page_2.append(max(row["last_update_utc"] for row in orjson.loads(body)))
+
+    sims = cluster(firm, before={"iinsight": before}, after={"iinsight": after})
+    db = tmp_path / "w.duckdb"
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, SOURCES__IINSIGHT__LAG_SECONDS=300,
+                   ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    first = run_sync(db, env, "--source", "iinsight")
+    assert first.returncode == 0 and "1 record(s) quarantined" in first.stderr, first.describe()
+    assert {a["page"] for a in asked} >= {"1", "2", "3", "4"}  # paging went on past the unreadable page
+    read_to = datetime.fromisoformat(newest_of_page_2[0].replace("Z", "+00:00"))
+    asked.clear()
+    assert run_sync(db, env, "--source", "iinsight").returncode == 0
+    assert asked[0]["modified_since"] == quote((read_to - timedelta(seconds=300)).strftime("%Y-%m-%dT%H:%M:%SZ"))
