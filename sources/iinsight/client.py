@@ -124,7 +124,7 @@ async def invoice_pages(
             if isinstance(rows, list) and len(rows) < settings.PAGE_SIZE:
                 return
         if ahead > 1 and all(isinstance(rows, BadPayload) for rows in pages):
-            return  # a whole window unreadable: the list is down; the held watermark reads it next run
+            return  # a whole window unreadable: the list is down; the capped watermark reads it next run
         first, ahead = first + ahead, window
 
 
