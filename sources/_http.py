@@ -74,7 +74,8 @@ class BadPayload(SourceError):
     credentials, and never raised for the auth endpoints); ``body`` is the answer as text, at most
     :attr:`MAX_BODY` characters. ``unread_from``, set by the reader that knows it, is the change timestamp
     (UTC) from which rows may have gone unread: the entity's watermark saves no further (see
-    :meth:`sources._incremental.Watermark.cap`), so the next run reads them again; None holds it where it was.
+    :meth:`sources._incremental.Watermark.cap`), so the next run reads them again; None (unknown) keeps the
+    entity's saved state as it was.
     """
 
     MAX_BODY = 65_536
@@ -379,13 +380,13 @@ class ApiClient:
             # credentials first (a token fetch is a request of its own: it must not wait for a slot we hold)
             sent = await self.auth.headers(self) if authenticated and self.auth else {}
             async with self.throttle.slots.hold(detail):
+                if self.throttle.rate:
+                    await self.throttle.rate.acquire()
                 if sent and self.auth:  # the token may have been renewed or revoked while we waited
                     now = self.auth.current(sent)
                     if now is None:
                         continue  # revoked: a known-bad token would only earn a 401; leave the slot, get the new one
                     sent = now
-                if self.throttle.rate:
-                    await self.throttle.rate.acquire()
                 headers = {**(kwargs.get("headers") or {}), **sent}
                 for c in counters:
                     c.requests += 1
@@ -456,6 +457,7 @@ class TokenAuth(Auth):
             return {"Authorization": f"Bearer {self._token}"}
 
     def current(self, sent: dict[str, str]) -> dict[str, str] | None:
+        """The cached token whatever ``sent`` held (it may have been renewed since), None once invalidated."""
         return {"Authorization": f"Bearer {self._token}"} if self._token else None
 
     def invalidate(self, sent: dict[str, str]) -> None:

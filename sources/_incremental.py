@@ -66,10 +66,10 @@ class Watermark:
     seen: dict[str, str] = field(default_factory=dict)
     ceiling: datetime | None = None  # rows changed from here on may be unread (see cap)
     held: bool = False
-    saved: datetime | None = field(init=False)  # the value this run started from
+    started_from: datetime | None = field(init=False)  # the value this run began with
 
     def __post_init__(self) -> None:
-        self.saved = self.value
+        self.started_from = self.value
 
     @classmethod
     def from_state(cls, name: str, initial: datetime, lag: timedelta) -> Watermark:
@@ -123,21 +123,27 @@ class Watermark:
 
     def cap(self, unread_from: datetime | None) -> None:
         """Rows changed at or after ``unread_from`` (UTC) may be unread (an answer that was not JSON): save the
-        watermark no further, so the next run's read (``value - lag``) starts at or before it. Never saves
-        behind the value this run started from (its own read began at or before any ``unread_from``).
-        ``None`` (the position is unknown) keeps the saved watermark as it was: :meth:`save` does nothing."""
+        watermark no further, so the next run's read (``value - lag``) starts at or before it, and without the
+        boundary keys from there on, so the next run emits those rows again rather than drop one as loaded
+        (an invoice whose row loaded but whose detail did not). Never saves behind the value this run began
+        with (its own read began at or before any ``unread_from``). ``None`` (the position is unknown) keeps
+        the saved state as it was, watermark and boundary keys: :meth:`save` does nothing."""
         if unread_from is None:
             self.held = True
         elif self.ceiling is None or unread_from < self.ceiling:
             self.ceiling = unread_from
 
     def save(self) -> None:
-        """Write the watermark to dlt resource state (committed by dlt when extraction ends): capped (see
-        :meth:`cap`), or not at all when held."""
+        """Write the watermark to dlt resource state (committed by dlt when extraction ends), or nothing when
+        held. When capped (see :meth:`cap`), ``value`` itself is lowered to the cap first."""
         if self.held:
             return
-        if self.ceiling is not None and (self.value is None or self.value > self.ceiling):
-            self.value = max(self.ceiling, self.saved) if self.saved else self.ceiling
+        if self.ceiling is not None:
+            if self.value is None or self.value > self.ceiling:
+                start = self.started_from
+                self.value = self.ceiling if start is None else max(self.ceiling, start)
+            unread = self.ceiling.isoformat()
+            self.seen = {k: t for k, t in self.seen.items() if t < unread}
         if self.value is not None:
             floor = (self.value - self.lag).isoformat()
             self.seen = {k: t for k, t in self.seen.items() if t >= floor}

@@ -86,8 +86,8 @@ def iinsight(
                 raw: dict[str, dict[str, Any]] = {}
                 pages = _keep_raw(
                     session.iterate(
-                        lambda client, status=status, since=since: invoice_pages(
-                            client, api_version, status, since, stats, max_in_flight
+                        lambda client, status=status, since=since, moved=changed_since: invoice_pages(
+                            client, api_version, status, since, stats, max_in_flight, moved
                         )
                     ),
                     raw,

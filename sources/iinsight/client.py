@@ -85,23 +85,29 @@ async def invoice_pages(
     since: datetime,
     tally: RequestStats,
     window: int,
+    moved_since: datetime | None = None,
 ) -> AsyncIterator[Page]:
     """Pages of invoices with ``status`` modified since ``since``, in page order.
 
     Fetches page 1, then ``window`` pages at a time concurrently. The first page shorter than 100 rows is
-    the last; pages after it that still hold rows mean rows moved while we paged (the caller re-scans).
+    the last; pages after it that still hold rows mean rows moved while we paged (the caller re-scans
+    when a row changed at or after ``moved_since``, the scan's start less the lag).
     A page that is not JSON comes as its :class:`BadPayload` and counts as full (paging goes on), unless a
     whole window of pages is unreadable; its ``unread_from`` is the newest ``last_update_utc`` of the pages
-    before it (rows come in that order), or ``since``.
+    before it (rows come in that order), or ``since``. A row that moved may then sit on that page, unseen,
+    having shifted others past a page seam: given ``moved_since``, and unless the cap is ``since`` anyway, one
+    more page, of the rows changed since then, follows, so the caller sees any move (or, unreadable too, it
+    caps the watermark at ``since``).
     """
-    params: dict[str, Any] = {"modified_since": isoformat(since), "status": status}
+    params: dict[str, Any] = {"status": status}
     if api_version == 1:
         params["satus"] = status  # the v1 docs spell the parameter so; send both spellings
     path = settings.INVOICES_PATH[api_version]
 
-    async def page(n: int) -> Page:
+    async def page(n: int, changed: datetime = since) -> Page:
+        query = {**params, "modified_since": isoformat(changed), "page": n}
         try:
-            body = await client.request("GET", path, params={**params, "page": n}, tally=tally)
+            body = await client.request("GET", path, params=query, tally=tally)
         except BadPayload as exc:
             return exc
         if body is None:
@@ -110,22 +116,33 @@ async def invoice_pages(
             raise SourceError(f"iinsight: {path} page {n} is not a JSON array")
         return body
 
-    first, ahead = 1, 1  # page 1 alone (most incremental runs end there), then `window` pages at a time
-    read_to = since
-    while True:
-        pages = await asyncio.gather(*(page(n) for n in range(first, first + ahead)))
-        for rows in pages:
-            if isinstance(rows, BadPayload):
-                rows.unread_from = read_to
-            else:
-                read_to = max([read_to, *_stamps(rows)])
-            if rows:
+    async def scan() -> AsyncIterator[Page]:
+        first, ahead = 1, 1  # page 1 alone (most incremental runs end there), then `window` pages at a time
+        while True:
+            pages = await asyncio.gather(*(page(n) for n in range(first, first + ahead)))
+            for rows in pages:
                 yield rows
-            if isinstance(rows, list) and len(rows) < settings.PAGE_SIZE:
-                return
-        if ahead > 1 and all(isinstance(rows, BadPayload) for rows in pages):
-            return  # a whole window unreadable: the list is down; the capped watermark reads it next run
-        first, ahead = first + ahead, window
+                if isinstance(rows, list) and len(rows) < settings.PAGE_SIZE:
+                    return
+            if ahead > 1 and all(isinstance(rows, BadPayload) for rows in pages):
+                return  # a whole window unreadable: the list is down; the capped watermark reads it next run
+            first, ahead = first + ahead, window
+
+    read_to, unread_from = since, None
+    async for rows in scan():
+        if isinstance(rows, BadPayload):
+            rows.unread_from = read_to
+            unread_from = unread_from or read_to
+        else:
+            read_to = max([read_to, *_stamps(rows)])
+        if rows:
+            yield rows
+    if unread_from is not None and unread_from > since and moved_since is not None:  # (at since: all re-read)
+        latest = await page(1, moved_since)
+        if isinstance(latest, BadPayload):
+            latest.unread_from = since
+        if latest:
+            yield latest
 
 
 def _stamps(rows: list[Any]) -> Iterator[datetime]:

@@ -218,14 +218,16 @@ def test_an_unreadable_id_page_skips_reconciling_instead_of_flagging_records_tha
     assert reconcile(db, firm, iinsight_api_version=1).differences == 0
 
 
-def test_a_record_never_served_as_json_is_read_again_from_itself_not_from_the_start(cluster, tmp_path):
+@pytest.mark.parametrize("position", [-6, -1], ids=["older", "newest"])
+def test_a_record_never_served_as_json_is_read_again_from_itself_not_from_the_start(cluster, tmp_path, position):
     """An invoice whose detail the vendor can never serialize: each run quarantines it again and loads the
     rest, and the invoices' watermark saves no further than that invoice's ``updatedAt``: the next run reads
-    from there (less the lag), not again from the first sync's start date. Once the vendor serves it, the next
-    sync loads it: nothing is lost."""
+    from there (less the lag), not again from the first sync's start date, and asks for that detail again even
+    when its row (loaded) sits in the boundary window (the newest invoice). Once the vendor serves it, the
+    next sync loads it: nothing is lost."""
     firm = Firm(seed=1, size="tiny", now=NOW)
     invoices = firm.truth().aiwyn_invoices.sort_by("updated_at")
-    broken_id, broken_at = invoices["id"][-6].as_py(), invoices["updated_at"][-6].as_py()
+    broken_id, broken_at = invoices["id"][position].as_py(), invoices["updated_at"][position].as_py()
     lag = timedelta(seconds=300)
     listed: list[set[int]] = []  # invoice ids the searches answered, per run
     down = [True]
@@ -251,7 +253,7 @@ def test_a_record_never_served_as_json_is_read_again_from_itself_not_from_the_st
     since = broken_at - lag
     assert listed[1] == {i for i, t in zip(invoices["id"].to_pylist(), invoices["updated_at"].to_pylist(),
                                            strict=True) if t >= since}, sorted(listed[1])
-    assert len(listed[1]) == 6
+    assert broken_id in listed[1] and len(listed[1]) < len(listed[0])
 
     down[0] = False
     assert run_sync(db, env, "--source", "aiwyn", "--strict").returncode == 0
@@ -295,3 +297,46 @@ def test_an_iinsight_page_never_served_as_json_caps_the_watermark_at_the_page_be
     asked.clear()
     assert run_sync(db, env, "--source", "iinsight").returncode == 0
     assert asked[0]["modified_since"] == quote((read_to - timedelta(seconds=300)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_a_row_moved_onto_an_unreadable_iinsight_page_still_triggers_the_re_scan(cluster, tmp_path):
+    """Page-number paging: after page 2 is served an invoice on page 1 changes and moves to the end, so the
+    row that began page 3 slides onto page 2 and is skipped. The moved invoice now sits on the last page,
+    which is not JSON: the scan cannot see the move on its own. The one page of rows changed since the scan
+    began tells it, the status is read again, and the skipped row loads; the next sync loads the rest."""
+    firm = Firm(seed=1, size="demo", now=NOW)
+    active = firm.query("SELECT invoice_id FROM iinsight_invoices WHERE status = 'ACTIVE' "
+                        "ORDER BY last_update_utc, invoice_id")
+    moved, skipped = active[0][0], active[200][0]  # the first row of page 1; the first of page 3
+    last_page = str((len(active) - 1) // 100 + 1)
+    state = {"moved": False, "down": True}
+
+    def query(scope) -> dict[str, str]:
+        return dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
+
+    def before(scope):
+        q = query(scope)
+        if state["down"] and state["moved"] and q.get("status") == "active" and q.get("page") == last_page:
+            return 200, b"<html>Internal error</html>", {"content-type": "text/html"}
+        return None
+
+    def after(scope, status, body):
+        q = query(scope)
+        if not state["moved"] and (q.get("status"), q.get("page")) == ("active", "2"):
+            state["moved"] = True
+            firm.write(lambda con, t: con.execute(
+                "UPDATE iinsight_invoices SET last_update_utc = ? WHERE invoice_id = ?", [t, moved]).fetchall())
+
+    sims = cluster(firm, before={"iinsight": before}, after={"iinsight": after})
+    db = tmp_path / "w.duckdb"
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, SOURCES__IINSIGHT__MAX_IN_FLIGHT=1,
+                   ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    first = run_sync(db, env, "--source", "iinsight")
+    assert first.returncode == 0 and "quarantined" in first.stderr, first.describe()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM iinsight.invoices WHERE invoice_id = ?",
+                           [str(skipped)]).fetchone() == (1,)
+    state["down"] = False
+    assert run_sync(db, env, "--source", "iinsight").returncode == 0
+    result = reconcile(db, firm, reports=False)
+    assert result.tables["iinsight_invoices"].differences == 0, result.summary()
