@@ -4,7 +4,8 @@
 environment as arwip) reads everything arwip reads, with dlt's stock machinery and default settings:
 
 - **Aiwyn**: the list endpoints ``POST /gql/v1/wip``, ``/gql/v1/invoices``, ``/gql/v1/payments`` with a
-  JSON body ``{"pageSize": 1000, "page": 0}`` paged by ``PageNumberPaginator(page_body_path="page",
+  JSON body ``{"pageSize": 1000, "page": 0}`` (``--page-size``: 1000 is the API's maximum and arwip's page;
+  the vendor's own examples send 25) paged by ``PageNumberPaginator(page_body_path="page",
   base_page=0, total_path=None)`` (stops on the first empty page), data selector ``deid_wip`` /
   ``deid_invoice`` / ``deid_payment``; each invoice's detail ``GET /gql/v1/invoice/{id}`` as a dependent
   resource (line items and payments land in its nested child tables). Auth: the JWT is fetched **once**
@@ -21,7 +22,7 @@ Defaults everywhere else: dict rows, dlt's JSON normalizer and nesting, ``append
 destination's default loader file format (``insert_values``), resources extracted round-robin one request
 at a time. The orchestration is arwip's own (:mod:`pipelines.sync`): one pipeline per source, the three
 extractions in concurrent threads, then normalize + load one at a time, so the comparison isolates the
-sources. Prints one ``RESULT`` JSON line: ``seconds``, per source ``extract_s`` / ``normalize_s`` /
+sources. Prints one ``RESULT`` JSON line: ``seconds``, ``aiwyn_page_size``, per source ``extract_s`` / ``normalize_s`` /
 ``load_s`` and rows per table, ``self_maxrss_mb``.
 """
 
@@ -75,15 +76,16 @@ def iinsight_token(base_url: str, client_id: str, client_secret: str, username: 
     return str(answer.json()["access_token"])
 
 
-def aiwyn_config(base_url: str, token: str) -> dict[str, Any]:
-    """``rest_api`` config of Aiwyn: three paged lists and the invoice detail per invoice."""
+def aiwyn_config(base_url: str, token: str, page_size: int) -> dict[str, Any]:
+    """``rest_api`` config of Aiwyn: three paged lists (``page_size`` rows a page) and the invoice detail per
+    invoice."""
     lists: list[Any] = [
         {
             "name": name,
             "endpoint": {
                 "path": f"gql/v1/{name}",
                 "method": "POST",
-                "json": {"pageSize": 1000, "page": 0},
+                "json": {"pageSize": page_size, "page": 0},
                 "paginator": PageNumberPaginator(base_page=0, page_body_path="page", total_path=None),
                 "data_selector": selector,
             },
@@ -142,8 +144,9 @@ def iinsight_config(base_url: str, token: str) -> dict[str, Any]:
     return {"client": {"base_url": base_url, "auth": {"type": "bearer", "token": token}}, "resources": resources}
 
 
-def baseline_sources() -> dict[str, Any]:
-    """The three ``rest_api`` sources, configured from the ``SOURCES__*`` environment (tokens fetched once)."""
+def baseline_sources(page_size: int = 1000) -> dict[str, Any]:
+    """The three ``rest_api`` sources, configured from the ``SOURCES__*`` environment (tokens fetched once);
+    ``page_size``: Aiwyn's list pages."""
     aiwyn_url = env("SOURCES__AIWYN__BASE_URL")
     iinsight_url = env("SOURCES__IINSIGHT__BASE_URL")
     jwt = aiwyn_token(aiwyn_url, env("SOURCES__AIWYN__JWT_API_KEY"))
@@ -155,7 +158,7 @@ def baseline_sources() -> dict[str, Any]:
         env("SOURCES__IINSIGHT__PASSWORD"),
     )
     return {
-        "aiwyn": rest_api_source(aiwyn_config(aiwyn_url, jwt), name="aiwyn"),
+        "aiwyn": rest_api_source(aiwyn_config(aiwyn_url, jwt, page_size), name="aiwyn"),
         "aimsio": rest_api_source(
             aimsio_config(
                 env("SOURCES__AIMSIO__BASE_URL"), env("SOURCES__AIMSIO__USERNAME"), env("SOURCES__AIMSIO__PASSWORD")
@@ -194,10 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run the baseline into ``--db`` and print the ``RESULT`` JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--page-size", type=int, default=1000, help="Aiwyn list page size (default 1000, the max)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    sources = baseline_sources()
+    sources = baseline_sources(args.page_size)
     lock = threading.Lock()
     with ThreadPoolExecutor(len(sources), thread_name_prefix="baseline") as pool:
         futures = {name: pool.submit(run_one, name, source, args.db, lock) for name, source in sources.items()}
@@ -205,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     result = {
         "seconds": round(seconds, 3),
+        "aiwyn_page_size": args.page_size,
         "sources": results,
         "rows_loaded": sum(sum(r["rows"].values()) for r in results.values()),
         "self_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

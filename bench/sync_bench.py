@@ -489,7 +489,7 @@ def h2h_part(args: argparse.Namespace, workdir: Path, size: str, reuse: ChildRun
         console.print(f"[bold]Head to head[/]: dlt rest_api baseline into {db} (this is the slow one)…")
         s0 = sims.stats()
         baseline = run_child(
-            [PYTHON, str(BENCH / "baseline_rest_api.py"), "--db", str(db)],
+            [PYTHON, str(BENCH / "baseline_rest_api.py"), "--db", str(db), "--page-size", str(args.baseline_page_size)],
             sims.env,
             workdir / f"h2h-baseline-{size}.log",
             sims,
@@ -582,6 +582,7 @@ def figures(scale: dict[str, Any] | None, h2h: dict[str, Any] | None) -> dict[st
             base = h2h["baseline"].result
             fig.update(
                 h2h_baseline_s=round(base["seconds"], 2),
+                h2h_baseline_page_size=base.get("aiwyn_page_size"),
                 baseline_over_full=round(base["seconds"] / arwip_s, 2),
                 h2h_baseline_source_s={s: r["seconds"] for s, r in base["sources"].items()},
                 h2h_baseline_rows=base["rows_loaded"],
@@ -729,6 +730,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--h2h-size", help="override the head-to-head firm")
     parser.add_argument("--skip-scale", action="store_true", help="skip part 1")
     parser.add_argument("--skip-baseline", action="store_true", help="skip the rest_api baseline (part 2)")
+    parser.add_argument(
+        "--baseline-page-size", type=int, default=1000, help="the baseline's Aiwyn list page size (default 1000)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--activity", type=float, default=0.005, help="fraction changed by the activity step")
     parser.add_argument("--latency-base-ms", type=float, default=50.0)
