@@ -144,7 +144,7 @@ def iinsight_config(base_url: str, token: str) -> dict[str, Any]:
     return {"client": {"base_url": base_url, "auth": {"type": "bearer", "token": token}}, "resources": resources}
 
 
-def baseline_sources(page_size: int = 1000) -> dict[str, Any]:
+def baseline_sources(page_size: int) -> dict[str, Any]:
     """The three ``rest_api`` sources, configured from the ``SOURCES__*`` environment (tokens fetched once);
     ``page_size``: Aiwyn's list pages."""
     aiwyn_url = env("SOURCES__AIWYN__BASE_URL")

@@ -134,22 +134,20 @@ class Watermark:
             self.ceiling = unread_from
 
     def save(self) -> None:
-        """Write the watermark to dlt resource state (committed by dlt when extraction ends), or nothing when
-        held. When capped (see :meth:`cap`), ``value`` itself is lowered to the cap first."""
+        """Write the watermark to dlt resource state (committed by dlt when extraction ends), capped (see
+        :meth:`cap`), with the boundary keys of its lag window; nothing when held. This run's own state is
+        left as it is (a re-scan of the same run still de-duplicates against everything it loaded)."""
         if self.held:
             return
+        value, upto = self.value, None
         if self.ceiling is not None:
-            if self.value is None or self.value > self.ceiling:
-                start = self.started_from
-                self.value = self.ceiling if start is None else max(self.ceiling, start)
-            unread = self.ceiling.isoformat()
-            self.seen = {k: t for k, t in self.seen.items() if t < unread}
-        if self.value is not None:
-            floor = (self.value - self.lag).isoformat()
-            self.seen = {k: t for k, t in self.seen.items() if t >= floor}
+            if value is None or value > self.ceiling:
+                value = self.ceiling if self.started_from is None else max(self.ceiling, self.started_from)
+            upto = self.ceiling.isoformat()
+        floor = (value - self.lag).isoformat() if value is not None else ""
         dlt.current.resource_state()[self.name] = {
-            "value": self.value.isoformat() if self.value else None,
-            "seen": self.seen,
+            "value": value.isoformat() if value else None,
+            "seen": {k: t for k, t in self.seen.items() if t >= floor and (upto is None or t < upto)},
         }
 
 

@@ -128,13 +128,14 @@ async def invoice_pages(
                 return  # a whole window unreadable: the list is down; the capped watermark reads it next run
             first, ahead = first + ahead, window
 
-    read_to, unread_from = since, None
+    read_to, before, unread_from = since, [], None  # before: the last readable page since read_to was set
     async for rows in scan():
-        if isinstance(rows, BadPayload):
+        if isinstance(rows, BadPayload):  # stamps parsed only here, not for every page
+            read_to, before = max([read_to, *_stamps(before)]), []
             rows.unread_from = read_to
             unread_from = unread_from or read_to
-        else:
-            read_to = max([read_to, *_stamps(rows)])
+        elif rows:
+            before = rows
         if rows:
             yield rows
     if unread_from is not None and unread_from > since and moved_since is not None:  # (at since: all re-read)

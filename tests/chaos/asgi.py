@@ -54,3 +54,8 @@ class Intercept:
 def query(scope: Scope) -> str:
     """The query string of a request."""
     return scope.get("query_string", b"").decode()
+
+
+def params(scope: Scope) -> dict[str, str]:
+    """The query parameters of a request, as sent (still percent-encoded)."""
+    return dict(p.split("=", 1) for p in query(scope).split("&") if "=" in p)

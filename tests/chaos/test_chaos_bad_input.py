@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from simulators import Firm, SimSettings, SimulatorCluster
-from tests.chaos.asgi import Intercept
+from tests.chaos.asgi import Intercept, params
 from tests.chaos.harness import NOW, SyncResult, run_sync, sync_env
 from tests.chaos.reconcile import reconcile
 
@@ -271,9 +271,6 @@ def test_an_iinsight_page_never_served_as_json_caps_the_watermark_at_the_page_be
     asked: list[dict[str, str]] = []  # query parameters of the active-invoice requests
     newest_of_page_2: list[str] = []
 
-    def params(scope) -> dict[str, str]:
-        return dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
-
     def before(scope):
         if scope["path"] == "/api2/invoices" and params(scope).get("status") == "active":
             asked.append(params(scope))
@@ -311,17 +308,14 @@ def test_a_row_moved_onto_an_unreadable_iinsight_page_still_triggers_the_re_scan
     last_page = str((len(active) - 1) // 100 + 1)
     state = {"moved": False, "down": True}
 
-    def query(scope) -> dict[str, str]:
-        return dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
-
     def before(scope):
-        q = query(scope)
+        q = params(scope)
         if state["down"] and state["moved"] and q.get("status") == "active" and q.get("page") == last_page:
             return 200, b"<html>Internal error</html>", {"content-type": "text/html"}
         return None
 
     def after(scope, status, body):
-        q = query(scope)
+        q = params(scope)
         if not state["moved"] and (q.get("status"), q.get("page")) == ("active", "2"):
             state["moved"] = True
             firm.write(lambda con, t: con.execute(
