@@ -7,7 +7,9 @@ Admin routes (`/_sim/...`) bypass stats, faults and limits and need no auth:
 
 - `POST /_sim/activity` `{"fraction": 0.02, "seed": null}` → `Firm.activity` counts (whole firm);
 - `POST /_sim/expire-tokens` → `{"expired": n}`: every access token of this vendor now gets 401;
-- `GET /_sim/stats` → this vendor's `Stats.snapshot()`; `GET /_sim/info` → seed, size and clock.
+- `GET /_sim/stats` → this vendor's `Stats.snapshot()`; `GET /_sim/info` → seed, size and clock;
+- `POST /_sim/endpoints` `{"entity": "job_orders", "state": "on" | "off" | "forbidden"}` → every optional
+  endpoint's state: `off` answers 404, `forbidden` 403 (CONTRACT.md "Optional endpoints").
 """
 
 from __future__ import annotations
@@ -167,6 +169,9 @@ class Stats:
                 "faults": dict(self.faults), **self.extra}
 
 
+ENDPOINT_STATES = ("on", "off", "forbidden")
+
+
 @dataclass
 class Vendor:
     """Everything one simulator app shares between its routes and middlewares."""
@@ -178,9 +183,34 @@ class Vendor:
     stats: Stats = field(default_factory=Stats)
     tokens: TokenStore = field(default_factory=TokenStore)
     faults: FaultPlan = field(init=False)
+    optional: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Optional entity → the path prefixes of its endpoints (CONTRACT.md "Optional endpoints")."""
+    endpoint_states: dict[str, str] = field(default_factory=dict)
+    """Optional entity → `on`, `off` (404) or `forbidden` (403); see :meth:`set_endpoint`."""
 
     def __post_init__(self) -> None:
         self.faults = FaultPlan(self.settings.faults, self.name, self.stats.faults)
+
+    def set_endpoint(self, entity: str, state: str) -> None:
+        """Switch optional entity `entity`'s endpoints `on`, `off` (404) or `forbidden` (403).
+
+        Raises:
+            ValueError: an entity that is not optional here, or an unknown state.
+        """
+        if entity not in self.optional:
+            known = ", ".join(sorted(self.optional)) or "none"
+            raise ValueError(f"{self.name}: {entity!r} is not an optional endpoint (optional: {known})")
+        if state not in ENDPOINT_STATES:
+            raise ValueError(f"endpoint state must be one of {', '.join(ENDPOINT_STATES)}; got {state!r}")
+        self.endpoint_states[entity] = state
+
+    def switched_off(self, path: str) -> str | None:
+        """The state (`off` / `forbidden`) of the optional endpoint serving `path`, None when it answers."""
+        for entity, prefixes in self.optional.items():
+            state = self.endpoint_states.get(entity, "on")
+            if state != "on" and any(path == p or path.startswith(p + "/") for p in prefixes):
+                return state
+        return None
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         """This vendor's error response."""
@@ -232,6 +262,24 @@ class StatsMiddleware:
             stats.in_flight -= 1
 
 
+class OptionalEndpointsMiddleware:
+    """Answers 404 for an optional endpoint switched `off` and 403 for a `forbidden` one (a user without the
+    permission), in the vendor's error shape, after the vendor's limits and before auth and the routes
+    (`Vendor.switched_off`)."""
+
+    def __init__(self, app: ASGIApp, vendor: Vendor) -> None:
+        self.app, self.vendor = app, vendor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.vendor.switched_off(scope["path"]) if scope["type"] == "http" else None
+        if state is None:
+            await self.app(scope, receive, send)
+            return
+        status, code = (404, "NOT_FOUND") if state == "off" else (403, "FORBIDDEN")
+        message = "no such endpoint" if state == "off" else "the API user lacks the permission for this endpoint"
+        await self.vendor.error(status, code, message)(scope, receive, send)
+
+
 def _admin_routes(vendor: Vendor) -> list[Route]:
     async def activity(request: Request) -> Response:
         body = await read_json(request)
@@ -251,13 +299,34 @@ def _admin_routes(vendor: Vendor) -> list[Route]:
     async def info(request: Request) -> Response:
         return json_response({"vendor": vendor.name, **vendor.firm.describe()})
 
+    async def endpoints(request: Request) -> Response:
+        body = await read_json(request)
+        try:
+            vendor.set_endpoint(str(body.get("entity")), str(body.get("state")))
+        except ValueError as exc:
+            raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+        return json_response({e: vendor.endpoint_states.get(e, "on") for e in vendor.optional})
+
     return [Route("/_sim/activity", activity, methods=["POST"]),
+            Route("/_sim/endpoints", endpoints, methods=["POST"]),
             Route("/_sim/expire-tokens", expire, methods=["POST"]),
             Route("/_sim/stats", stats, methods=["GET"]), Route("/_sim/info", info, methods=["GET"])]
 
 
-def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[Middleware] = ()) -> Starlette:
-    """A vendor app: its routes plus the admin routes, error handlers and the middleware stack."""
+def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[Middleware] = (),
+              optional: dict[str, tuple[str, ...]] | None = None) -> Starlette:
+    """A vendor app: its routes plus the admin routes, error handlers and the middleware stack.
+
+    `optional`: optional entity → the path prefixes of its endpoints, which can be switched off or forbidden
+    (initially from `SimSettings.endpoints_off` / `endpoints_forbidden`, names `<vendor>.<entity>`).
+    """
+    vendor.optional = dict(optional or {})
+    for entity in vendor.optional:
+        name = f"{vendor.name}.{entity}"
+        if name in vendor.settings.endpoints_forbidden:
+            vendor.set_endpoint(entity, "forbidden")
+        elif name in vendor.settings.endpoints_off:
+            vendor.set_endpoint(entity, "off")
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -277,7 +346,7 @@ def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[
     app = Starlette(
         routes=[*routes, *_admin_routes(vendor)],
         middleware=[Middleware(StatsMiddleware, vendor=vendor), Middleware(FaultMiddleware, vendor=vendor),
-                    *middleware],
+                    *middleware, Middleware(OptionalEndpointsMiddleware, vendor=vendor)],
         exception_handlers={ApiError: api_error, HasuraError: bad_query, HTTPException: http_error,
                             Exception: crash},
     )

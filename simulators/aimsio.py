@@ -275,4 +275,5 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     ]
     cfg = vendor.settings
     limiter = Limiter(cfg.aimsio_rate_per_s, cfg.aimsio_max_in_flight, cfg.aimsio_max_queue_wait_s, vendor.stats.extra)
-    return build_app(vendor, routes, [Middleware(LimitMiddleware, vendor=vendor, limiter=limiter)])
+    return build_app(vendor, routes, [Middleware(LimitMiddleware, vendor=vendor, limiter=limiter)],
+                     optional={"job_orders": (f"{PREFIX}/JobOrder",)})

@@ -150,6 +150,18 @@ class SimulatorCluster:
             "SOURCES__IINSIGHT__USERNAME": s.iinsight_username, "SOURCES__IINSIGHT__PASSWORD": s.iinsight_password,
         }
 
+    def set_endpoint(self, name: str, state: str) -> None:
+        """Switch the optional endpoint `name` (`<vendor>.<entity>`, e.g. `aimsio.job_orders`) `on`, `off`
+        (404) or `forbidden` (403), at once (CONTRACT.md "Optional endpoints").
+
+        Raises:
+            ValueError: an unknown vendor, an entity that is not optional, or an unknown state.
+        """
+        vendor, _, entity = name.partition(".")
+        if vendor not in self.apps:
+            raise ValueError(f"unknown vendor {vendor!r} in {name!r}: use one of {', '.join(VENDORS)}")
+        self.apps[vendor].state.vendor.set_endpoint(entity, state)
+
     @property
     def stats(self) -> dict[str, dict[str, Any]]:
         """Vendor → request stats: requests, by_status, throttled (429s), peak_in_flight, peak_per_s,

@@ -80,3 +80,8 @@ class SimSettings:
     iinsight_username: str = "sim-user"
     iinsight_password: str = "sim-pass"
     faults: Faults = field(default_factory=Faults)
+    endpoints_off: frozenset[str] = frozenset()
+    endpoints_forbidden: frozenset[str] = frozenset()
+    """Optional endpoints (CONTRACT.md "Optional endpoints") answering 404 / 403 from the start, named
+    `<vendor>.<entity>`, e.g. `aimsio.job_orders`; switch them at run time with
+    `SimulatorCluster.set_endpoint` or `POST /_sim/endpoints`."""

@@ -107,3 +107,30 @@ def test_post_nrb_upserts(fresh_cluster: SimulatorCluster, fresh_firm: Firm) -> 
     assert created in stubs and nrb["nrbTotalAfterMarkup"] == "35.00"  # (30.015 + 1.1) × 1.125 → 35.00
     assert nrb["nrbAccountType"] == "Not Billable" and nrb["nrbCreatedByUserName"] == "sim-user"
     assert client.post("/NRB", json={"nope": []}).status_code == 400
+
+
+def test_optional_job_orders_switch_off_forbidden_and_on(fresh_cluster: SimulatorCluster) -> None:
+    """CONTRACT.md "Optional endpoints": JobOrder answers 404 when off, 403 when forbidden; NRBs still answer."""
+    client = aimsio(fresh_cluster)
+    guid = client.get("/JobOrder").json()["value"][0]["guid"]
+    fresh_cluster.set_endpoint("aimsio.job_orders", "off")
+    for path in ("/JobOrder", f"/JobOrder/{guid}"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    assert client.get("/NonRecurringBillableItem").status_code == 200
+    admin = fresh_cluster.urls["aimsio"] + "/_sim/endpoints"
+    r = httpx.post(admin, json={"entity": "job_orders", "state": "forbidden"})
+    assert r.json() == {"job_orders": "forbidden"}
+    r = client.get("/JobOrder")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    fresh_cluster.set_endpoint("aimsio.job_orders", "on")
+    assert client.get("/JobOrder").json()["value"][0]["guid"] == guid
+    with pytest.raises(ValueError, match="not an optional endpoint"):
+        fresh_cluster.set_endpoint("aimsio.nrbs", "off")
+    r = httpx.post(admin, json={"entity": "job_orders", "state": "gone"})
+    assert r.status_code == 400
+
+
+def test_optional_endpoint_off_from_settings(fresh_firm: Firm) -> None:
+    with SimulatorCluster(fresh_firm, SimSettings(endpoints_forbidden=frozenset({"aimsio.job_orders"}))) as running:
+        assert aimsio(running).get("/JobOrder").status_code == 403
