@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from sources._arrow import Bool, Decimal, Enum, Field, Int, TableSpec, Text, Timestamp
+from sources._config import Setting, with_http
 
 TOKEN_PATH = "/v1/auth/token"
 SEARCH_PATHS = {
@@ -16,6 +17,15 @@ DEFAULT_START_DATE = "2000-01-01"
 DEFAULT_LAG = timedelta(minutes=5)
 
 MONEY = Decimal()
+
+SETTINGS = with_http(
+    Setting("base_url", doc="API host, e.g. https://demo.api.aiwyn.ai"),
+    Setting("jwt_api_key", secret=True, doc="API key exchanged at /v1/auth/token for a 1-hour JWT"),
+    Setting("start_date", DEFAULT_START_DATE, doc="first run reads changes since this ISO date"),
+    Setting("lag_seconds", int(DEFAULT_LAG.total_seconds()), doc="re-read window behind the watermark (s)"),
+    Setting("page_size", PAGE_SIZE, doc="rows per search request (1..1000)"),
+)
+"""``[sources.aiwyn]`` keys (``SOURCES__AIWYN__<KEY>``); see :mod:`sources._config`."""
 
 WIP = TableSpec(
     "wip",

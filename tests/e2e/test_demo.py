@@ -173,7 +173,7 @@ def expected_wip(truth: Truth, day: date) -> dict[tuple[str, str], tuple[Any, ..
             add(
                 "aimsio",
                 n["nrb_guid"],
-                clients.get(n["nrb_job_order_number"]),
+                clients.get(n["nrb_job_order_number"], n["nrb_job_order_number"]),  # job unknown: its number
                 utc_date(n["nrb_created_at"]),
                 n["nrb_total_after_markup"],
             )
