@@ -12,8 +12,7 @@ import orjson
 import pytest
 from sim_clients import NOW, aiwyn
 
-from simulators import Firm, SimSettings, SimulatorCluster
-from simulators._record_batches import record_types_truth, records_truth
+from simulators import Firm, SimSettings, SimulatorCluster, record_types_truth, records_truth
 from simulators._records import DECODE
 
 RECORDS = "/api/v1/records"

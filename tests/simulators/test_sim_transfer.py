@@ -9,8 +9,7 @@ import httpx
 import pytest
 from sim_clients import iinsight
 
-from simulators import Firm, SimulatorCluster
-from simulators._transfers import transfers_truth
+from simulators import Firm, SimulatorCluster, transfers_truth
 
 
 def billed_to(client: httpx.Client, employer: int, **params: Any) -> httpx.Response:
