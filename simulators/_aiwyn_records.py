@@ -96,7 +96,7 @@ def records_routes(vendor: Vendor) -> list[Route]:
 
     async def schema(request: Request) -> Response:
         tdef = await vendor.db(lambda: RecordTypes(firm).get(request.path_params["type"]))
-        return _envelope({"entityType": tdef.name, "fields": [f.as_json(schema=True) for f in tdef.fields]})
+        return _envelope(tdef.schema())
 
     async def custom_list(request: Request) -> Response:
         everything = request.query_params.get("includeInactive", "false").lower() == "true"

@@ -76,11 +76,11 @@ def _parse(item: Any, method: str, types: Mapping[str, TypeDef]) -> tuple[TypeDe
 
 def _complete(tdef: TypeDef, attributes: dict[str, Any]) -> dict[str, Any]:
     """The merged attributes in schema rank order; RecordsError when a required field is missing."""
-    ranked = sorted(tdef.fields, key=lambda f: (f.rank is None, f.rank))
-    missing = next((f.name for f in ranked if f.required and f.name not in attributes), None)
+    ranked = sorted(tdef.fields, key=lambda f: (f["rank"] is None, f["rank"]))
+    missing = next((f["name"] for f in ranked if f["required"] and f["name"] not in attributes), None)
     if missing:
         raise RecordsError("VALIDATION_ERROR", f"{missing} is required", missing)
-    known = {f.name: attributes[f.name] for f in ranked if f.name in attributes}
+    known = {f["name"]: attributes[f["name"]] for f in ranked if f["name"] in attributes}
     return {**known, **{k: v for k, v in attributes.items() if k not in known}}
 
 

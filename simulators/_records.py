@@ -61,27 +61,9 @@ class RecordsError(Exception):
         return {"code": self.code, "message": self.message, "field": self.field}
 
 
-@dataclass(frozen=True)
-class FieldDef:
-    """One field of a record type's schema (seed 002 field keys)."""
-
-    name: str
-    type: str
-    required: bool = False
-    nullable: bool = True
-    display_name: str | None = None
-    description: str | None = None
-    referenced_entity_type: str | None = None
-    rank: int | None = None
-
-    def as_json(self, schema: bool = False) -> dict[str, Any]:
-        """The API's field object (`schema=True`: the `/schema` shape, without `description`)."""
-        out = {"name": self.name, "displayName": self.display_name or self.name, "type": self.type,
-               "required": self.required, "nullable": self.nullable, "description": self.description,
-               "referencedEntityType": self.referenced_entity_type, "rank": self.rank}
-        if schema:
-            del out["description"]
-        return out
+Field = dict[str, Any]
+"""A field as the API shows it: name, displayName, type, required, nullable, description, referencedEntityType,
+rank (every key present)."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +72,20 @@ class TypeDef:
 
     name: str
     display_name: str
-    fields: tuple[FieldDef, ...]
+    fields: tuple[Field, ...]
     is_custom: bool = False
     id: int | None = None
     description: str | None = None
     active: bool = True
 
-    def field(self, name: str) -> FieldDef | None:
+    def field(self, name: str) -> Field | None:
         """The field called `name`, if any."""
-        return next((f for f in self.fields if f.name == name), None)
+        return next((f for f in self.fields if f["name"] == name), None)
+
+    def schema(self) -> dict[str, Any]:
+        """`GET /schema/{type}`'s data: the fields without `description`."""
+        return {"entityType": self.name,
+                "fields": [{k: v for k, v in f.items() if k != "description"} for f in self.fields]}
 
     def urls(self, base: str) -> dict[str, str]:
         """`schemaUrl` and `recordsUrl` under `base` (scheme and host of the request)."""
@@ -108,8 +95,14 @@ class TypeDef:
     def as_json(self, base: str) -> dict[str, Any]:
         """The custom-type object of seed 002 (`POST/GET/PUT /custom...`)."""
         return {"id": self.id, "name": self.name, "displayName": self.display_name, "description": self.description,
-                "isCustom": self.is_custom, "active": self.active, "fields": [f.as_json() for f in self.fields],
+                "isCustom": self.is_custom, "active": self.active, "fields": list(self.fields),
                 **self.urls(base)}
+
+
+def _field(name: str, kind: str, required: bool, nullable: bool, display: str | None, description: str | None,
+           referenced: str | None, rank: int) -> Field:
+    return {"name": name, "displayName": display or name, "type": kind, "required": required, "nullable": nullable,
+            "description": description, "referencedEntityType": referenced, "rank": rank}
 
 
 def _builtin(name: str, spec: str) -> TypeDef:
@@ -122,7 +115,7 @@ def _builtin(name: str, spec: str) -> TypeDef:
         key = key.rstrip("!")
         words = re.sub(r"(?<!^)(?=[A-Z])", " ", key)
         display = words[0].upper() + words[1:]
-        fields.append(FieldDef(key, kind, required, not required, display, None, ref or None, rank))
+        fields.append(_field(key, kind, required, not required, display, None, ref or None, rank))
     return TypeDef(name, name.replace("_", " ").title(), tuple(fields))
 
 
@@ -141,13 +134,13 @@ BUILTIN_TYPES = {t.name: t for t in (
 staff), with schemas pinned here."""
 
 
-def check_value(f: FieldDef, value: Any) -> Any:
+def check_value(f: Field, value: Any) -> Any:
     """`value` of field `f`, validated and normalised (decimal strings → `Decimal`); RecordsError otherwise."""
     if value is None:
-        if not f.nullable:
-            raise RecordsError("VALIDATION_ERROR", f"{f.name} must not be null", f.name)
+        if not f["nullable"]:
+            raise RecordsError("VALIDATION_ERROR", f"{f['name']} must not be null", f["name"])
         return None
-    kind, ok = f.type, False
+    kind, ok = f["type"], False
     if kind == "string":
         ok = isinstance(value, str)
     elif kind in ("integer", "reference") and isinstance(value, int) and not isinstance(value, bool):
@@ -167,7 +160,7 @@ def check_value(f: FieldDef, value: Any) -> Any:
     elif kind == "datetime" and isinstance(value, str):
         ok = _parses(datetime.fromisoformat, value) and datetime.fromisoformat(value).tzinfo is not None
     if not ok:
-        raise RecordsError("VALIDATION_ERROR", f"{f.name} must be a {kind}, got {value!r}", f.name)
+        raise RecordsError("VALIDATION_ERROR", f"{f['name']} must be a {kind}, got {value!r}", f["name"])
     return value
 
 
@@ -179,12 +172,12 @@ def _parses(parse: Any, value: str) -> bool:
     return True
 
 
-def parse_fields(raw: Any, known_types: set[str], given: str = "fields") -> list[FieldDef]:
+def parse_fields(raw: Any, known_types: set[str], given: str = "fields") -> list[Field]:
     """A custom type's `fields` list → field definitions (rank defaults to the position); RecordsError (400
     VALIDATION_ERROR naming the field) on anything malformed."""
     if not isinstance(raw, list):
         raise RecordsError("VALIDATION_ERROR", f"{given} must be an array of field objects", given)
-    out: list[FieldDef] = []
+    out: list[Field] = []
     for i, item in enumerate(raw):
         where = f"{given}[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not FIELD_NAME.match(item["name"]):
@@ -203,22 +196,21 @@ def parse_fields(raw: Any, known_types: set[str], given: str = "fields") -> list
                 or any(not isinstance(v, str | None) for v in texts.values())):
             raise RecordsError("VALIDATION_ERROR", f"{where}: required/nullable are booleans, rank an integer, "
                                "displayName/description strings", where)
-        out.append(FieldDef(item["name"], item["type"], flags["required"], flags["nullable"], texts["displayName"],
+        out.append(_field(item["name"], item["type"], flags["required"], flags["nullable"], texts["displayName"],
                             texts["description"], ref, i if rank is None else rank))
-    names = [f.name for f in out]
+    names = [f["name"] for f in out]
     if len(set(names)) != len(names):
         raise RecordsError("VALIDATION_ERROR", f"{given} has duplicate names", given)
     return out
 
 
-def _fields_json(fields: tuple[FieldDef, ...] | list[FieldDef]) -> str:
-    return ENCODE.encode([f.as_json() for f in fields]).decode()
+def _fields_json(fields: tuple[Field, ...] | list[Field]) -> str:
+    return ENCODE.encode(list(fields)).decode()
 
 
 def _type_from_row(row: tuple[Any, ...]) -> TypeDef:
     type_id, name, display, description, active, fields_json = row
-    fields = tuple(FieldDef(f["name"], f["type"], f["required"], f["nullable"], f["displayName"], f["description"],
-                            f["referencedEntityType"], f["rank"]) for f in DECODE.decode(fields_json))
+    fields = tuple(DECODE.decode(fields_json))
     return TypeDef(name, display, fields, True, type_id, description, active)
 
 
@@ -298,8 +290,8 @@ class RecordTypes:
 
         def change(con: duckdb.DuckDBPyConnection, t: datetime) -> TypeDef:
             if body.get("fields") is not None:
-                given = {f.name: f for f in parse_fields(body["fields"], set(self.all(con)))}
-                kept = [given.pop(f.name, f) for f in current.fields]
+                given = {f["name"]: f for f in parse_fields(body["fields"], set(self.all(con)))}
+                kept = [given.pop(f["name"], f) for f in current.fields]
                 changes["fields"] = (*kept, *given.values())
             updated = replace(current, **changes)
             con.execute("UPDATE aiwyn_record_types SET display_name = ?, description = ?, active = ?, fields = ?, "
