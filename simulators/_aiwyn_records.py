@@ -138,7 +138,8 @@ def records_routes(vendor: Vendor) -> list[Route]:
             raise RecordsError("TOO_MANY_RECORDS", f"at most {MAX_RECORDS} records a request; got {len(items)}",
                                "records")
         await vendor.db(RecordTypes, firm)
-        results = await vendor.db(firm.write, lambda con, t: apply_batch(con, t, request.method, items, failures))
+        results = await vendor.db(firm.write, lambda con, t: apply_batch(con, t, request.method, items, failures),
+                                  False)
         await vendor.delay(len(items))
         failed = sum(r["status"] == "FAILED" for r in results)
         if request.method == "DELETE" and not failed:

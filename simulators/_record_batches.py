@@ -85,13 +85,13 @@ def _complete(tdef: TypeDef, attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, keys: set[Key]) -> dict[Key, _Row]:
+    """The stored records of `keys` (one list-parameter scan by systemRef id, the rest of the key in Python)."""
     if not keys:
         return {}
-    values = ", ".join("(?, ?, ?)" for _ in keys)
-    rows = con.execute(f"SELECT r.id, r.type, r.system, r.system_id, r.attributes, r.active, r.created_at "
-                       f"FROM aiwyn_records r JOIN (VALUES {values}) k(type, system, system_id) "
-                       "USING (type, system, system_id)", [v for key in keys for v in key]).fetchall()
-    return {(r[1], r[2], r[3]): _Row(r[0], r[1], r[2], r[3], DECODE.decode(r[4]), r[5], r[6]) for r in rows}
+    rows = con.execute("SELECT id, type, system, system_id, attributes, active, created_at FROM aiwyn_records "
+                       "WHERE list_contains(?::VARCHAR[], system_id)", [sorted({k[2] for k in keys})]).fetchall()
+    return {(r[1], r[2], r[3]): _Row(r[0], r[1], r[2], r[3], DECODE.decode(r[4]), r[5], r[6])
+            for r in rows if (r[1], r[2], r[3]) in keys}
 
 
 def apply_batch(con: duckdb.DuckDBPyConnection, t: datetime, method: str, items: list[Any],
@@ -145,7 +145,7 @@ def apply_batch(con: duckdb.DuckDBPyConnection, t: datetime, method: str, items:
 
 def _store(con: duckdb.DuckDBPyConnection, t: datetime, rows: list[_Row]) -> None:
     """Replace the rows `rows` (by id) with their new state, stamped `t`."""
-    con.execute(f"DELETE FROM aiwyn_records WHERE id IN ({', '.join('?' * len(rows))})", [r.id for r in rows])
+    con.execute("DELETE FROM aiwyn_records WHERE list_contains(?::BIGINT[], id)", [[r.id for r in rows]])
     table = pa.Table.from_pylist([
         {"id": r.id, "type": r.type, "system": r.system, "system_id": r.system_id,
          "attributes": ENCODE.encode(r.attributes).decode(), "active": r.active, "created_at": r.created_at,

@@ -228,7 +228,7 @@ class RecordTypes:
 
     def __init__(self, firm: Firm) -> None:
         self.firm = firm
-        firm.memo("aiwyn.records", lambda: firm.write(_create))
+        firm.memo("aiwyn.records", lambda: firm.write(_create, reorder=False))
 
     @staticmethod
     def all(con: duckdb.DuckDBPyConnection | Firm) -> dict[str, TypeDef]:
@@ -272,7 +272,7 @@ class RecordTypes:
                         [new_id, name, created.display_name, created.description, _fields_json(fields), t, t])
             return created
 
-        return self.firm.write(change)
+        return self.firm.write(change, reorder=False)
 
     def update(self, name: str, body: dict[str, Any]) -> TypeDef:
         """`PUT /custom/{name}`: the fields given change (fields merged by name); 400, 404 UNKNOWN_TYPE."""
@@ -299,7 +299,7 @@ class RecordTypes:
                                                            _fields_json(updated.fields), t, name])
             return updated
 
-        return self.firm.write(change)
+        return self.firm.write(change, reorder=False)
 
 
 def _create(con: duckdb.DuckDBPyConnection, t: datetime) -> None:
