@@ -152,7 +152,7 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
             raise ApiError(400, "BAD_REQUEST", "body must be {\"nrbList\": [...]}")
         if len(items) > MAX_ITEMS:
             raise ApiError(400, "TOO_MANY_ITEMS", f"at most {MAX_ITEMS} items in nrbList; got {len(items)}")
-        result = await vendor.db(firm.write, lambda con, t: import_nrbs(con, t, items, user))
+        result = await vendor.db(firm.write, lambda con, t: import_nrbs(con, t, items, user), False)  # not sorted
         await vendor.delay(len(items))
         return json_response(result)
 
