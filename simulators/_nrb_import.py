@@ -1,7 +1,8 @@
 """Aimsio NRB import, `POST /NRB {"nrbList": [...]}` (seed 003, CONTRACT.md "Aimsio NRB import").
 
 `import_nrbs` runs inside a `Firm.write`: every item on its own, in order (a later item with the same key
-edits what an earlier one created), and answers seed 003's `IntegrationImportResult`.
+edits what an earlier one created), and answers seed 003's `IntegrationImportResult`. The live NRBs' keys are
+read once per batch and the changed rows written back at the end (~0.15 ms an item on the medium firm).
 
 Pinned where the docs are silent:
 - Matching: `nrbGuid` first (seed 003: "only used to update existing object"; an unknown one rejects the
@@ -34,8 +35,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from simulators._gen_aimsio import MARKUP_MODES, NRB_TYPES, VENDOR_GUIDS, VENDORS, nrb_total
+from simulators._gen_aimsio import MARKUP_MODES, NRB_SCHEMA, NRB_TYPES, VENDOR_GUIDS, VENDORS, nrb_total
 
 MAX_ITEMS = 100
 DOC_TYPES = ("RECEIPT_AP_INVOICE", "RECEIPT_PACKING_SLIP", "RECEIPT_FIELD_TICKET", "RECEIPT_BOL")
@@ -91,28 +93,98 @@ def _value(key: str, kind: str, value: Any) -> Any:
     raise Rejected(key, f"{key} must be {kinds.get(kind, 'a string')}; got {value!r}")
 
 
-def _match(con: duckdb.DuckDBPyConnection, item: dict[str, Any]) -> dict[str, Any] | None:
-    """The live NRB the item edits (by nrbGuid, else nrbExternalId, else nrbOriginReference), or None."""
-    for key, column in _KEYS:
-        if isinstance(item.get(key), str):
-            cur = con.execute(f"SELECT * FROM aimsio_nrbs_live WHERE {column} = ? ORDER BY seq LIMIT 1", [item[key]])
-            found = cur.fetchall()
-            if found:
-                return dict(zip([d[0] for d in cur.description], found[0], strict=True))
-            if key == "nrbGuid":
-                raise Rejected(key, f"no NRB with nrbGuid {item[key]}")
-    return None
+class _Batch:
+    """The live NRBs one import works on: keys of all of them (`nrbGuid`, `nrbExternalId`, `nrbOriginReference`
+    → guids in creation order), full rows of the ones it touches, jobs; written back by `flush` in two
+    statements. Items see the effect of the items before them."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, t: datetime, user: str) -> None:
+        self.con, self.t, self.user = con, t, user
+        self.keys: dict[str, dict[str, list[str]]] = {key: {} for key, _ in _KEYS}
+        self.seq: dict[str, int] = {}
+        columns = ", ".join(c for _, c in _KEYS)
+        for *row, seq in con.execute(f"SELECT {columns}, seq FROM aimsio_nrbs_live ORDER BY seq").fetchall():
+            self.seq[row[0]] = seq
+            for (key, _), value in zip(_KEYS, row, strict=True):
+                if value is not None:
+                    self.keys[key].setdefault(value, []).append(row[0])
+        self.jobs = dict(con.execute("SELECT job_number, job_schedule_guid FROM aimsio_jobs").fetchall())
+        self.next_seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM aimsio_nrbs").fetchall()[0][0]
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.created: list[str] = []
+        self.edited: set[str] = set()
+        self.renamed: dict[str, str | None] = {}
+
+    def load(self, guids: set[str]) -> None:
+        """Fetch the full rows of `guids` not at hand yet (one query)."""
+        wanted = sorted(guids - set(self.rows))
+        if wanted:
+            cur = self.con.execute("SELECT * FROM aimsio_nrbs WHERE list_contains(?::VARCHAR[], nrb_guid)", [wanted])
+            names = [d[0] for d in cur.description]
+            self.rows.update({r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()})
+
+    def match(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """A copy of the live NRB the item edits (by nrbGuid, else nrbExternalId, else nrbOriginReference)."""
+        for key, _ in _KEYS:
+            if isinstance(item.get(key), str):
+                found = self.keys[key].get(item[key])
+                if found:
+                    self.load({found[0]})
+                    return dict(self.rows[found[0]])
+                if key == "nrbGuid":
+                    raise Rejected(key, f"no NRB with nrbGuid {item[key]}")
+        return None
+
+    def owner(self, external_id: str) -> str | None:
+        """The guid of the live NRB holding `external_id`, if any."""
+        found = self.keys["nrbExternalId"].get(external_id)
+        return found[0] if found else None
+
+    def keep(self, row: dict[str, Any], before: dict[str, Any] | None) -> None:
+        """Take an applied item's row into the batch, its keys re-indexed."""
+        guid = row["nrb_guid"]
+        self.seq[guid] = row["seq"]
+        for key, column in _KEYS:
+            old, new = (before or {}).get(column), row.get(column)
+            if old != new:
+                if old is not None:
+                    self.keys[key][old].remove(guid)
+                if new is not None:
+                    holders = self.keys[key].setdefault(new, [])
+                    holders.append(guid)
+                    holders.sort(key=self.seq.__getitem__)
+        if before is None:
+            self.created.append(guid)
+        elif guid not in self.created:
+            self.edited.add(guid)
+            if before.get("nrb_external_id") != row.get("nrb_external_id"):
+                self.renamed[guid] = row.get("nrb_external_id")
+        self.rows[guid] = row
+
+    def flush(self) -> None:
+        """Write every created and edited row back (edited ones replace their old version); children of an NRB
+        whose external id changed get the new `nrbParentExternalId`."""
+        changed = [*sorted(self.edited), *self.created]
+        if not changed:
+            return
+        self.con.execute("DELETE FROM aimsio_nrbs WHERE list_contains(?::VARCHAR[], nrb_guid)", [sorted(self.edited)])
+        self.con.register("_nrb_batch", pa.Table.from_pylist([self.rows[g] for g in changed], NRB_SCHEMA))
+        try:
+            self.con.execute("INSERT INTO aimsio_nrbs SELECT * FROM _nrb_batch")
+        finally:
+            self.con.unregister("_nrb_batch")
+        for guid, external_id in self.renamed.items():
+            self.con.execute("UPDATE aimsio_nrbs SET nrb_parent_external_id = ? WHERE nrb_parent_guid = ?",
+                             [external_id, guid])
 
 
-def _references(con: duckdb.DuckDBPyConnection, item: dict[str, Any], row: dict[str, Any], new: bool) -> None:
+def _references(batch: _Batch, item: dict[str, Any], row: dict[str, Any], new: bool) -> None:
     """Job (and its WBS), vendor and type of the item, resolved into `row`; Rejected otherwise."""
     if "nrbJobOrderNumber" in item or new:
-        jobs = con.execute("SELECT job_schedule_guid FROM aimsio_jobs WHERE job_number = ?",
-                           [item.get("nrbJobOrderNumber")]).fetchall()
-        if not jobs:
+        if item.get("nrbJobOrderNumber") not in batch.jobs:
             raise Rejected("nrbJobOrderNumber", "nrbJobOrderNumber must be an existing job number: "
                            f"{item.get('nrbJobOrderNumber')!r}")
-        row.update(nrb_job_order_number=item["nrbJobOrderNumber"], nrb_wbs_guid=jobs[0][0])
+        row.update(nrb_job_order_number=item["nrbJobOrderNumber"], nrb_wbs_guid=batch.jobs[item["nrbJobOrderNumber"]])
     wbs = row.get("nrb_wbs_shared_identifier")
     if wbs is not None and wbs != f"{row['nrb_job_order_number']}-01.01":
         raise Rejected("nrbWBSSharedIdentifier", f"{wbs!r} is not a WBS of job {row['nrb_job_order_number']}")
@@ -131,61 +203,58 @@ def _references(con: duckdb.DuckDBPyConnection, item: dict[str, Any], row: dict[
         row.update(nrb_type_name=match[0][0], nrb_type_uname=match[0][1])
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, t: datetime, item: Any, user: str) -> str:
+def _upsert(batch: _Batch, item: Any) -> str:
     """Create or edit one NRB from a POST item; returns "created" or "edited" (Rejected: not applied)."""
     if not isinstance(item, dict):
         raise Rejected(None, "each nrbList item must be an object")
-    row = _match(con, item)
-    new = row is None
+    before = batch.match(item)
+    new = before is None
     if new:
         missing = next((k for k in REQUIRED if item.get(k) is None
                         and not (k == "nrbTypeName" and item.get("nrbTypeUname") is not None)), None)
         if missing:
             raise Rejected(missing, f"{missing} is required to create an NRB")
-    row = row or {"nrb_guid": str(uuid.uuid4()), "nrb_created_at": t, "nrb_created_by_user_name": user,
-                  "nrb_created_by_full_name": user, "deleted": False, "nrb_is_exported": False, "is_internal": False,
-                  "nrb_should_reconcile_with_po": False, "nrb_markup_applies_on": "SUB_TOTAL",
-                  "seq": con.execute("SELECT max(seq) + 1 FROM aimsio_nrbs").fetchall()[0][0]}
-    old_external = row.get("nrb_external_id")
+    row = dict(before) if before else {
+        "nrb_guid": str(uuid.uuid4()), "nrb_created_at": batch.t, "nrb_created_by_user_name": batch.user,
+        "nrb_created_by_full_name": batch.user, "deleted": False, "nrb_is_exported": False, "is_internal": False,
+        "nrb_should_reconcile_with_po": False, "nrb_markup_applies_on": "SUB_TOTAL", "seq": batch.next_seq}
     row.update({column: _value(key, kind, item[key]) for key, (column, kind) in _WRITABLE.items() if key in item})
-    _references(con, item, row, new)
-    if row.get("nrb_external_id") is not None and row["nrb_external_id"] != old_external:
-        taken = con.execute("SELECT nrb_guid FROM aimsio_nrbs_live WHERE nrb_external_id = ? AND nrb_guid <> ?",
-                            [row["nrb_external_id"], row["nrb_guid"]]).fetchall()
-        if taken:
-            raise Rejected("nrbExternalId", f"nrbExternalId {row['nrb_external_id']} belongs to NRB {taken[0][0]}")
+    _references(batch, item, row, new)
+    holder = row.get("nrb_external_id") and batch.owner(row["nrb_external_id"])
+    if holder and holder != row["nrb_guid"]:
+        raise Rejected("nrbExternalId", f"nrbExternalId {row['nrb_external_id']} belongs to NRB {holder}")
     if row.get("nrb_should_reconcile_with_po"):
         missing = next((k for k, c in (("nrbExternalId", "nrb_external_id"), ("nrbPONumber", "nrb_po_number"))
                         if row.get(c) is None), None)
         if missing:
             raise Rejected(missing, f"{missing} is required when nrbShouldReconcileWithPO is true")
-    if "nrb_is_billable" in row and "nrb_account_type" not in row:
-        row["nrb_account_type"] = "Billable" if row["nrb_is_billable"] else "Not Billable"
-    row.setdefault("nrb_is_billable", row.get("nrb_account_type", "Billable") == "Billable")
+    if row.get("nrb_account_type") is None:
+        row["nrb_account_type"] = "Billable" if row.get("nrb_is_billable", True) else "Not Billable"
+    if row.get("nrb_is_billable") is None:
+        row["nrb_is_billable"] = row["nrb_account_type"] == "Billable"
     row["nrb_total_after_markup"] = nrb_total(row["nrb_rate"], row["nrb_quantity"], row.get("nrb_vendor_tax"),
                                               row.get("nrb_upcharge"), row.get("nrb_markup_applies_on"))
-    row["nrb_updated_at"] = t
-    if not new:
-        con.execute("DELETE FROM aimsio_nrbs WHERE nrb_guid = ?", [row["nrb_guid"]])
-        if row.get("nrb_external_id") != old_external:
-            con.execute("UPDATE aimsio_nrbs SET nrb_parent_external_id = ? WHERE nrb_parent_guid = ?",
-                        [row.get("nrb_external_id"), row["nrb_guid"]])
-    columns = [c for c in row if row[c] is not None]
-    con.execute(f"INSERT INTO aimsio_nrbs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                [row[c] for c in columns])
+    row["nrb_updated_at"] = batch.t
+    if new:
+        batch.next_seq += 1
+    batch.keep(row, before)
     return "created" if new else "edited"
 
 
 def import_nrbs(con: duckdb.DuckDBPyConnection, t: datetime, items: list[Any], user: str) -> dict[str, Any]:
     """Apply `items` (at most `MAX_ITEMS`, checked by the route) at time `t` as `user`; returns seed 003's
     `IntegrationImportResult` with a notice per rejected item."""
+    batch = _Batch(con, t, user)
+    batch.load({found[0] for item in items if isinstance(item, dict) for key, _ in _KEYS
+                if isinstance(item.get(key), str) and (found := batch.keys[key].get(item[key]))})
     done = {"created": 0, "edited": 0}
     notices = []
     for index, item in enumerate(items):
         try:
-            done[_upsert(con, t, item, user)] += 1
+            done[_upsert(batch, item)] += 1
         except Rejected as exc:
             notices.append({"index": index, "level": "ERROR", "field": exc.field, "message": str(exc)})
+    batch.flush()
     return {"dtype": "IntegrationImportResult", "id": 0, "guid": str(uuid.uuid4()), "importConfiguration": None,
             "numberOfEntitiesCreated": done["created"], "numberOfEntitiesEdited": done["edited"],
             "numberOfEntitiesEditedWithErrors": 0, "numberOfEntitiesNotImportedDueToErrors": len(notices),
