@@ -5,6 +5,8 @@ from sources._config import Setting, with_http
 from sources._vendor import Entity
 
 PREFIX = "/rest/api/standard/v1"
+NRB_IMPORT_PATH = f"{PREFIX}/NRB"  # POST {"nrbList": [...]} (seed 003, CONTRACT.md "Aimsio NRB import")
+NRBS_PER_REQUEST = 100
 DEFAULT_START_DATE = "2000-01-01"
 RATE_PER_S = 10.0  # "limited once calls exceed 10 per second"
 MAX_IN_FLIGHT = 10  # "up to 10 parallel calls"

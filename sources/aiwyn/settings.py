@@ -12,6 +12,12 @@ SEARCH_PATHS = {
     "payments": "/gql/v1/payments/search",
 }
 INVOICE_DETAIL_PATH = "/gql/v1/invoice/{id}"
+RECORDS_PATH = "/api/v1/records"  # Records API (seed 002, CONTRACT.md "Aiwyn Records API")
+RECORD_TYPES_PATH = "/api/v1/records/types"
+RECORD_SCHEMA_PATH = "/api/v1/records/schema/{type}"
+CUSTOM_TYPES_PATH = "/api/v1/records/custom"
+RECORDS_PER_REQUEST = 100  # more → 400 TOO_MANY_RECORDS
+RECORDS_PAGE_SIZE = 1000  # the records list's maximum pageSize
 PAGE_SIZE = 1000  # the search endpoints' maximum
 DEFAULT_START_DATE = "2000-01-01"
 DEFAULT_LAG = timedelta(minutes=5)

@@ -21,6 +21,9 @@ from sources._vendor import Entity
 LOGIN_PATH = "/auth/login"
 REFRESH_PATH = "/auth/refresh"
 INVOICES_PATH = {1: "/api1/invoices", 2: "/api2/invoices"}
+BILLED_TO_PATH = "/api1/invoices/billed_to"  # seed 004 §2 (page, limit 1..1000, fields required)
+TRANSFER_PATH = "/api1/invoices/transfer"  # seed 004 §3 (PUT, form employer_id + invoice_ids)
+BILLED_TO_PAGE_SIZE = 1000
 STATUSES = {1: ("active", "voided"), 2: ("active", "voided", "reversed")}
 PAGE_SIZE = 100  # fixed by the API; a shorter page is the last
 DEFAULT_START_DATE = "2000-01-01"
