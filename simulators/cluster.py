@@ -78,7 +78,7 @@ class SimulatorCluster:
             sock.listen(2048)
             sock.setblocking(False)
             self._sockets[vendor] = sock
-            config = uvicorn.Config(self.apps[vendor], log_level=self._log_level, access_log=False, lifespan="off",
+            config = uvicorn.Config(self.apps[vendor], log_level=self._log_level, access_log=False, lifespan="on",
                                     timeout_graceful_shutdown=2, timeout_keep_alive=30)
             self._servers[vendor] = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="simulators", daemon=True)
