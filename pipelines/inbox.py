@@ -50,25 +50,20 @@ CREATE INDEX IF NOT EXISTS events_open ON events (processed_at, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('stored', 0), ('duplicates', 0), ('processed', 0);
 """
-_COLUMNS = "seq, event_id, subscription_id, entity_type, operation, entity_id, occurred_at, updated_at, received_at"
+_COLUMNS = ("seq, received_at, event_id, subscription_id, entity_type, operation, entity_id, occurred_at, updated_at, "
+            "payload")
 _OPEN = "processed_at IS NULL AND (claimed_by IS NULL OR claimed_by <> :session)"
 """Pending for this session: not processed, and unclaimed or claimed by a session that is gone."""
 
 
 @dataclass(frozen=True)
 class InboxEvent:
-    """A stored event: ``seq`` (arrival order), the event's fields (timestamps UTC) and ``received_at``
-    (epoch s, when it was stored)."""
+    """A stored event: ``seq`` (arrival order), ``received_at`` (epoch s, when it was stored) and the event
+    (with its raw payload)."""
 
     seq: int
-    event_id: str
-    subscription_id: str
-    entity_type: str
-    operation: str
-    entity_id: int
-    occurred_at: datetime
-    updated_at: datetime
     received_at: float
+    event: WebhookEvent
 
 
 @dataclass(frozen=True)
@@ -96,9 +91,10 @@ def inbox_path(db_path: Path) -> Path:
 
 
 def _event(row: tuple[Any, ...]) -> InboxEvent:
-    seq, event_id, sub, entity, op, entity_id, occurred, updated, received = row
-    return InboxEvent(seq, event_id, sub, entity, op, entity_id, datetime.fromisoformat(occurred),
-                      datetime.fromisoformat(updated), received)
+    seq, received, event_id, sub, entity, op, entity_id, occurred, updated, payload = row
+    occurred_at, updated_at = datetime.fromisoformat(occurred), datetime.fromisoformat(updated)
+    event = WebhookEvent(event_id, sub, entity, op, entity_id, occurred_at, updated_at, payload)
+    return InboxEvent(seq, received, event)
 
 
 class Inbox:

@@ -45,9 +45,9 @@ def test_a_replayed_event_id_is_stored_once(tmp_path: Path) -> None:
         assert inbox.store(event(1)) is False
         assert inbox.store(event(2, "payment", "DELETE")) is True
         pending = inbox.pending()
-        assert [(e.event_id, e.entity_type, e.operation, e.entity_id) for e in pending] == [
-            ("evt_1", "wip", "UPDATE", 100_001), ("evt_2", "payment", "DELETE", 100_002)]
-        assert pending[0].updated_at == datetime(2026, 6, 30, 12, tzinfo=UTC)
+        assert [p.event for p in pending] == [event(1), event(2, "payment", "DELETE")]
+        assert pending[0].event.updated_at == datetime(2026, 6, 30, 12, tzinfo=UTC)
+        assert pending[0].event.payload == event(1).payload and pending[0].seq < pending[1].seq
         batch = inbox.claim()
         assert inbox.mark_processed(batch) == 2
         assert inbox.store(event(1)) is False  # still a duplicate once processed
@@ -60,15 +60,15 @@ def test_claims_batches_and_release(tmp_path: Path) -> None:
         for n in range(5):
             inbox.store(event(n))
         first = inbox.claim(limit=3)
-        assert [e.event_id for e in first.events] == ["evt_0", "evt_1", "evt_2"]
+        assert [e.event.event_id for e in first.events] == ["evt_0", "evt_1", "evt_2"]
         inbox.store(event(5))  # arrives during the sync: the next batch
-        assert [e.event_id for e in inbox.pending()] == ["evt_3", "evt_4", "evt_5"]
+        assert [e.event.event_id for e in inbox.pending()] == ["evt_3", "evt_4", "evt_5"]
         second = inbox.claim()
-        assert [e.event_id for e in second.events] == ["evt_3", "evt_4", "evt_5"]
+        assert [e.event.event_id for e in second.events] == ["evt_3", "evt_4", "evt_5"]
         assert inbox.claim().events == ()
         assert inbox.release(second) == 3  # its sync failed
         assert inbox.mark_processed(first) == 3 and inbox.mark_processed(first) == 0
-        assert inbox.depth() == 3 and [e.event_id for e in inbox.claim().events] == ["evt_3", "evt_4", "evt_5"]
+        assert inbox.depth() == 3 and [e.event.event_id for e in inbox.claim().events] == ["evt_3", "evt_4", "evt_5"]
 
 
 def test_a_finished_batch_stays_done_for_the_next_session(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_a_finished_batch_stays_done_for_the_next_session(tmp_path: Path) -> Non
         inbox.mark_processed(inbox.claim(limit=2))
         inbox.claim(limit=1)  # never finished
     with Inbox(path) as after:
-        assert [e.event_id for e in after.pending()] == ["evt_2", "evt_3"]
+        assert [e.event.event_id for e in after.pending()] == ["evt_2", "evt_3"]
         assert after.counters().processed == 2 and after.purge(older_than_s=0) == 2 and after.depth() == 2
 
 
@@ -130,7 +130,7 @@ def test_kill_9_loses_no_stored_event_and_frees_its_claims(tmp_path: Path) -> No
     child.wait(timeout=10)
     with Inbox(path) as restarted:
         assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        pending = {e.event_id for e in restarted.pending(limit=100_000)}
+        pending = {e.event.event_id for e in restarted.pending(limit=100_000)}
         assert {f"evt_{n}" for n in range(15)} <= pending  # claimed by a batch that never finished
         assert not {f"evt_{n}" for n in range(15, 20)} & pending  # processed before the kill
         assert {f"evt_{n}" for n in confirmed} <= pending
