@@ -120,6 +120,7 @@ class SimSettings:
     iinsight_password: str = "sim-pass"
     faults: Faults = field(default_factory=Faults)
     webhooks: Webhooks = field(default_factory=Webhooks)
+    """Aiwyn webhook delivery: retries (`retry_scale` speeds them up for tests) and delivery faults."""
     endpoints_off: frozenset[str] = frozenset()
     endpoints_forbidden: frozenset[str] = frozenset()
     """Optional endpoints (CONTRACT.md "Optional endpoints") answering 404 / 403 from the start, named

@@ -15,8 +15,7 @@ import orjson
 import pytest
 from sim_clients import NOW, aiwyn
 
-from simulators import Firm, SimSettings, SimulatorCluster
-from simulators.settings import Webhooks
+from simulators import Firm, SimSettings, SimulatorCluster, Webhooks
 from sources.aiwyn.webhooks import SignatureError, WebhookVerifier, parse_event
 from tests.webhooks.receiver import Received, Receiver
 

@@ -10,8 +10,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from simulators import Firm, SimSettings, SimulatorCluster
-from simulators.settings import Webhooks
+from simulators import Firm, SimSettings, SimulatorCluster, Webhooks
 from sources._http import ApiClient, HttpSettings, SourceError
 from sources.aiwyn import subscriptions as subs
 from sources.aiwyn.client import aiwyn_client
