@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import signal
 import socket
@@ -78,7 +79,7 @@ class SimulatorCluster:
             sock.listen(2048)
             sock.setblocking(False)
             self._sockets[vendor] = sock
-            config = uvicorn.Config(self.apps[vendor], log_level=self._log_level, access_log=False, lifespan="on",
+            config = uvicorn.Config(self.apps[vendor], log_level=self._log_level, access_log=False, lifespan="off",
                                     timeout_graceful_shutdown=2, timeout_keep_alive=30)
             self._servers[vendor] = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="simulators", daemon=True)
@@ -97,12 +98,21 @@ class SimulatorCluster:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(asyncio.gather(
-                *(self._servers[v].serve(sockets=[self._sockets[v]]) for v in VENDORS)))
+            loop.run_until_complete(self._serve())
         except BaseException as exc:  # surfaced by start()
             self._error = exc
         finally:
             loop.close()
+
+    async def _serve(self) -> None:
+        """Serve the three apps inside their Starlette lifespans (the Aiwyn webhook dispatcher stops on leaving),
+        entered here rather than by uvicorn so that the middleware stack is still built on the first request
+        (tests add middleware to a running cluster's app before using it)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for vendor in VENDORS:
+                app = self.apps[vendor]
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            await asyncio.gather(*(self._servers[v].serve(sockets=[self._sockets[v]]) for v in VENDORS))
 
     def stop(self) -> None:
         """Stop the servers and wait for the thread (idempotent)."""
