@@ -201,7 +201,10 @@ class WebhookDispatcher:
 
     def publish(self, changes: list[Change]) -> int:
         """Queue one delivery per change per matching active subscription (faults drawn here, in order).
-        Call on the loop after `start()`. Returns the deliveries queued (duplicates included)."""
+        Call on the loop; nothing happens before `start()` or after `close()`. Returns the deliveries queued
+        (duplicates included)."""
+        if self._queue is None:
+            return 0
         subs = [s for _, s in sorted(self.subscriptions.items()) if s.active]
         queued = 0
         for change in changes:

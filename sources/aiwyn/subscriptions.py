@@ -93,7 +93,7 @@ async def create_subscription(client: ApiClient, url: str, entity_types: Iterabl
 
 async def delete_subscription(client: ApiClient, subscription_id: str | int) -> None:
     """``DELETE /{id}``: deactivate (no more deliveries). Raises SourceError for an unknown id."""
-    if await client.request("DELETE", f"{PATH}/{subscription_id}") is None:
+    if await client.request("DELETE", f"{PATH}/{subscription_id}") is None:  # 204 and 404 both read as None
         known = {s.id for s in await list_subscriptions(client)}
         if str(subscription_id) not in known:
             raise SourceError(f"aiwyn: no event subscription {subscription_id}", 404)
