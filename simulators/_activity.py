@@ -211,3 +211,46 @@ def apply_activity(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Ge
     counts["iinsight.invoices"] = _iinsight(firm, con, rng, ts, fraction)
     return counts
 
+
+
+AIWYN_TABLES = {"wip": "aiwyn_wip", "invoice": "aiwyn_invoices", "payment": "aiwyn_payments"}
+"""Aiwyn entity type (CONTRACT.md "Aiwyn event subscriptions" catalog) → store table."""
+
+
+def touch_aiwyn(con: duckdb.DuckDBPyConnection, t: datetime, entity: str, count: int,
+                delete: bool = False) -> list[int]:
+    """Change `count` Aiwyn records of `entity` (`wip`, `invoice`, `payment`) at instant `t`, inside `Firm.write`:
+    the records changed longest ago (oldest `(updatedAt, id)`), so repeated calls cycle through the table.
+
+    - update (`delete` false): stamp `updatedAt = t`, content unchanged;
+    - delete: WIP and payments are hard-deleted, each leaving a tombstone in `aiwyn_deletions` (a CONFIRMED
+      payment's amount goes back onto its invoice: `paidAmount` down, `outstandingAmount` up, PAID →
+      OVERDUE or POSTED by due date, stamped `t`); invoices are cancelled instead (CANCELLED, stamped `t`;
+      only those without payments that are not PAID or CANCELLED already).
+
+    Returns the ids changed, ascending (fewer than `count` when the table has fewer candidates).
+    Raises ValueError for an unknown entity or a count < 1.
+    """
+    if entity not in AIWYN_TABLES:
+        raise ValueError(f"entity must be one of {', '.join(AIWYN_TABLES)}; got {entity!r}")
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    table = AIWYN_TABLES[entity]
+    cancel = delete and entity == "invoice"
+    where = "WHERE paid_amount = 0 AND status NOT IN ('PAID', 'CANCELLED')" if cancel else ""
+    ids = sorted(r[0] for r in con.execute(
+        f"SELECT id FROM {table} {where} ORDER BY updated_at, id LIMIT ?", [count]).fetchall())
+    params = {"t": t, "ids": ids}
+    if not delete or cancel:
+        status = ", status = 'CANCELLED'" if cancel else ""
+        con.execute(f"UPDATE {table} SET updated_at = $t{status} WHERE list_contains($ids, id)", params)
+        return ids
+    if entity == "payment":
+        con.execute("UPDATE aiwyn_invoices i SET paid_amount = i.paid_amount - p.amt, "
+                    "outstanding_amount = i.outstanding_amount + p.amt, updated_at = $t, status = CASE "
+                    "WHEN i.status <> 'PAID' THEN i.status WHEN i.due_date < $t THEN 'OVERDUE' ELSE 'POSTED' END "
+                    "FROM (SELECT invoice_id, sum(amount) AS amt FROM aiwyn_payments WHERE list_contains($ids, id) "
+                    "AND status = 'CONFIRMED' GROUP BY invoice_id) p WHERE i.id = p.invoice_id", params)
+    con.execute(f"DELETE FROM {table} WHERE list_contains($ids, id)", {"ids": ids})
+    con.execute("INSERT INTO aiwyn_deletions SELECT $entity, unnest($ids), $t", {**params, "entity": entity})
+    return ids

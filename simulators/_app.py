@@ -31,7 +31,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from simulators._cache import MISS, DocCache
 from simulators._faults import FaultMiddleware, FaultPlan
@@ -322,8 +322,10 @@ def _admin_routes(vendor: Vendor) -> list[Route]:
 
 
 def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[Middleware] = (),
-              optional: dict[str, tuple[str, ...]] | None = None) -> Starlette:
-    """A vendor app: its routes plus the admin routes, error handlers and the middleware stack.
+              optional: dict[str, tuple[str, ...]] | None = None,
+              lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+    """A vendor app: its routes plus the admin routes, error handlers and the middleware stack; `lifespan`
+    (Starlette's) runs at server start and stop (the Aiwyn webhook dispatcher stops there).
 
     `optional`: optional entity → the path prefixes of its endpoints, which can be switched off or forbidden
     (initially from `SimSettings.endpoints_off` / `endpoints_forbidden`, names `<vendor>.<entity>`).
@@ -357,6 +359,7 @@ def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[
                     *middleware, Middleware(OptionalEndpointsMiddleware, vendor=vendor)],
         exception_handlers={ApiError: api_error, HasuraError: bad_query, HTTPException: http_error,
                             Exception: crash},
+        lifespan=lifespan,
     )
     app.state.vendor = vendor
     return app

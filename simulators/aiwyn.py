@@ -12,6 +12,7 @@
 - Records API (`/api/v1/records...`, seed 002): `_aiwyn_records.py`.
 - Every `/gql/v1/...` route is also served at `/v1/...` (the docs' curl examples). Errors are
   `{"error": {"code", "message"}}`. Pages and details are rendered to JSON inside DuckDB.
+- Event subscriptions `/api/v1/event-subscriptions` and signed webhook deliveries: `_aiwyn_events.py`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulators._aiwyn_events import event_routes
 from simulators._aiwyn_records import records_routes
 from simulators._app import ApiError, Vendor, bearer_token, build_app, json_response, raw_json, read_json
 from simulators._cache import DocCache
@@ -200,13 +202,15 @@ def _invoice_body(value: tuple[bytes, int, bytes | None, int | None, bytes], fir
 
 
 _DETAILS = {
-    "wip": (_WIP_DETAIL, "id", "SELECT id FROM aiwyn_wip WHERE updated_at > ?", 4096),
+    "wip": (_WIP_DETAIL, "id", "SELECT id FROM aiwyn_wip WHERE updated_at > ? "
+            "UNION ALL SELECT id FROM aiwyn_deletions WHERE entity = 'wip' AND deleted_at > ?", 4096),
     "invoice": (_INVOICE_DETAIL, "i.id", "SELECT id FROM aiwyn_invoices WHERE updated_at > ? "
                 "UNION ALL SELECT invoice_id FROM aiwyn_payments WHERE updated_at > ?", None),
     "payment": (_PAYMENT_DETAIL, "p.id", "SELECT id FROM aiwyn_payments WHERE updated_at > ? "
-                "OR invoice_id IN (SELECT id FROM aiwyn_invoices WHERE updated_at > ?)", 8192),
+                "OR invoice_id IN (SELECT id FROM aiwyn_invoices WHERE updated_at > ?) "
+                "UNION ALL SELECT id FROM aiwyn_deletions WHERE entity = 'payment' AND deleted_at > ?", 8192),
 }
-"""Detail caches: render SQL, key, keys changed since a stamp, load chunk (None: all invoices at once,
+"""Detail caches: render SQL, key, keys changed (or hard-deleted) since a stamp, load chunk (None: all invoices at once,
 as a sync asks for every changed one; ~1 s for 100k invoices)."""
 
 
@@ -354,5 +358,6 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     routes = [Route("/v1/auth/token", token, methods=["POST"])]
     routes += [Route(prefix + path, fn, methods=[method]) for prefix in ("/gql/v1", "/v1") for path, fn, method in api]
     routes += records_routes(vendor)
-    return build_app(vendor, routes)
+    events, lifespan = event_routes(vendor, authorize)
+    return build_app(vendor, [*routes, *events], lifespan=lifespan)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import signal
 import socket
@@ -58,6 +59,7 @@ class SimulatorCluster:
         self.settings = settings or SimSettings()
         self.host = host
         self.apps = {v: _FACTORIES[v](firm, self.settings) for v in VENDORS}
+        self._lifespans = dict(self.apps)  # the Starlette apps, whatever a test wraps them in
         self._ports = _port_map(ports)
         self._log_level = log_level
         self._sockets: dict[str, socket.socket] = {}
@@ -97,12 +99,21 @@ class SimulatorCluster:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(asyncio.gather(
-                *(self._servers[v].serve(sockets=[self._sockets[v]]) for v in VENDORS)))
+            loop.run_until_complete(self._serve())
         except BaseException as exc:  # surfaced by start()
             self._error = exc
         finally:
             loop.close()
+
+    async def _serve(self) -> None:
+        """Serve the three apps inside their Starlette lifespans (the Aiwyn webhook dispatcher stops on leaving),
+        entered here rather than by uvicorn so that the middleware stack is still built on the first request
+        (tests add middleware to a running cluster's app before using it)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for vendor in VENDORS:
+                app = self._lifespans[vendor]
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            await asyncio.gather(*(self._servers[v].serve(sockets=[self._sockets[v]]) for v in VENDORS))
 
     def stop(self) -> None:
         """Stop the servers and wait for the thread (idempotent)."""

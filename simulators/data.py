@@ -8,6 +8,7 @@ upcharge `DECIMAL(18,3)`), timestamps are `TIMESTAMPTZ` in UTC, at whole seconds
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -195,6 +196,11 @@ UPDATE_COLUMNS = {
     "iinsight.invoices": ("iinsight_invoices", "last_update_utc"),
 }
 """Entity → (store table, update-timestamp column)."""
+_DELETIONS = ("CREATE TABLE aiwyn_deletions "
+              "(entity VARCHAR NOT NULL, id BIGINT NOT NULL, deleted_at TIMESTAMPTZ NOT NULL)")
+"""Tombstones of hard-deleted Aiwyn records (`entity` `wip` | `payment`), stamped like any change: caches drop
+their documents, webhooks send DELETE (CONTRACT.md: Aiwyn hard-deletes WIP and payments)."""
+_log = logging.getLogger(__name__)
 
 
 class Firm:
@@ -220,6 +226,7 @@ class Firm:
         self._activity_runs = 0
         self._version = 0
         self._memo: dict[str, Any] = {}
+        self._listeners: list[Callable[[datetime], None]] = []
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET GLOBAL TimeZone = 'UTC'")
         self._generate()
@@ -248,6 +255,7 @@ class Firm:
         self._create("iinsight_invoices", ii)
         self._create("iinsight_items", items)
         self._con.execute(_VIEWS)
+        self._con.execute(_DELETIONS)
 
     def _create(self, name: str, table: pa.Table) -> None:
         order = " ORDER BY " + ", ".join(SORTED_TABLES[name]) if name in SORTED_TABLES else ""
@@ -278,7 +286,8 @@ class Firm:
     def _latest(self) -> datetime:
         """Latest update timestamp of any entity (under the write lock or before serving)."""
         latest = self._con.execute(
-            " UNION ALL ".join(f"SELECT max({c}) FROM {t}" for t, c in UPDATE_COLUMNS.values())
+            " UNION ALL ".join(f"SELECT max({c}) FROM {t}" for t, c in [*UPDATE_COLUMNS.values(),
+                                                                        ("aiwyn_deletions", "deleted_at")])
         ).fetchall()
         return max((r[0] for r in latest if r[0] is not None), default=datetime(1970, 1, 1, tzinfo=UTC))
 
@@ -348,6 +357,7 @@ class Firm:
         The firm's `now` advances to `t`, `stamp` becomes `t` and `version` moves on by 2 (odd meanwhile).
         `reorder=False` skips re-appending rows stamped `t` (`SORTED_TABLES`): for a change that touches none
         of those tables (the Records API's), it saves their scans.
+        Then, still under the lock, every `on_commit` listener is called with `t`.
         """
         with self._lock:
             t = max(self._latest() + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
@@ -366,7 +376,23 @@ class Firm:
                 self._now = max(self._now, t)
             finally:
                 self._version += 1
+            for listener in list(self._listeners):
+                try:
+                    listener(t)
+                except Exception:  # the write is committed: a listener must not undo that
+                    _log.exception("on_commit listener %r failed", listener)
             return result
+
+    def on_commit(self, listener: Callable[[datetime], None]) -> Callable[[], None]:
+        """Call `listener(t)` after every committed write, under the write lock, so it reads exactly the rows
+        that write stamped `t` (and the `aiwyn_deletions` rows at `t`). It must be quick and must not write;
+        its errors are logged, never raised. Returns a function that removes it (idempotent)."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+        return remove
 
     # -- activity, truth --------------------------------------------------------------------
     def activity(self, fraction: float = 0.02, seed: int | None = None) -> dict[str, dict[str, int]]:

@@ -1,4 +1,4 @@
-"""Knobs of the simulated vendor APIs: credentials, token lifetimes, latency, Aimsio limits, faults.
+"""Knobs of the simulated vendor APIs: credentials, token lifetimes, latency, Aimsio limits, faults, webhooks.
 
 Everything is off or permissive by default (no latency, no faults, the documented Aimsio limits of
 CONTRACT.md: 10 requests per second, 10 in flight, 5 s of queueing before a 429).
@@ -56,6 +56,45 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class Webhooks:
+    """Aiwyn webhook delivery (CONTRACT.md "Aiwyn event subscriptions") and its faults.
+
+    Delivery: `concurrency` requests at once from a queue of at most `queue_size` deliveries (a delivery
+    that finds it full is dropped and counted); an attempt that is not answered 2xx within `timeout_s`
+    is retried after each of `retry_delays_s` in turn (× `retry_scale`; tests use e.g. 0.01), then
+    dropped. After `POST …/secret/rotate` the old secret keeps signing for `rotation_overlap_s`. The
+    delivery log (`GET /_sim/aiwyn/deliveries`) keeps the last `log_size` attempts.
+
+    Faults (probabilities in [0, 1], all 0 by default) are drawn per delivery when it is queued, in the
+    order below, from a `random.Random` seeded with `seed`, so the same changes meet the same faults:
+
+    - `drop`: never sent (counted as dropped);
+    - `duplicate`: sent twice (two deliveries with the same `eventId`);
+    - `reorder`: held back `reorder_delay_s` (× `retry_scale`) so later deliveries overtake it;
+    - `bad_signature`: the first attempt carries a signature made with a wrong key;
+    - `stale_timestamp`: the first attempt's `X-Aiwyn-Timestamp` (and signature) is `stale_by_s` old.
+
+    A receiver that rejects a bad first attempt (4xx) gets the delivery again, correct, on the retry.
+    """
+
+    retry_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+    retry_scale: float = 1.0
+    timeout_s: float = 10.0
+    concurrency: int = 16
+    queue_size: int = 100_000
+    rotation_overlap_s: float = 86_400.0
+    log_size: int = 10_000
+    seed: int = 0
+    drop: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_delay_s: float = 2.0
+    bad_signature: float = 0.0
+    stale_timestamp: float = 0.0
+    stale_by_s: int = 3600
+
+
+@dataclass(frozen=True)
 class SimSettings:
     """Behaviour of the three simulators (one instance shared by a `SimulatorCluster`).
 
@@ -84,6 +123,8 @@ class SimSettings:
     """Aiwyn Records API fault knob: systemRef ids (`"A-7"`, or `"A-7:amount"` to name the error's field) whose
     record writes fail with `VALIDATION_ERROR`, to test partial failures; `POST /_sim/records/failures` on the
     Aiwyn app changes the set at run time."""
+    webhooks: Webhooks = field(default_factory=Webhooks)
+    """Aiwyn webhook delivery: retries (`retry_scale` speeds them up for tests) and delivery faults."""
     endpoints_off: frozenset[str] = frozenset()
     endpoints_forbidden: frozenset[str] = frozenset()
     """Optional endpoints (CONTRACT.md "Optional endpoints") answering 404 / 403 from the start, named

@@ -264,7 +264,7 @@ class ApiClient:
                 if status == 403
                 else f"no such endpoint at {self._http.base_url}; check {self._base_url_key}"
             )
-            raise EndpointUnavailable(f"{call} answered HTTP {status} ({why})", status, path)
+            raise EndpointUnavailable(f"{call} answered HTTP {status} ({why})", status, path, _json_or_none(body))
         if status >= 400:
             raise SourceError(f"{call} answered HTTP {status}: {body[:300]!r}", status, _json_or_none(body))
         try:

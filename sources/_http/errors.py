@@ -61,11 +61,12 @@ class EndpointUnavailable(SourceError):
 
     CONTRACT.md "Optional endpoints": for an optional entity this is not a failure of its source (the entity
     falls back, see :class:`sources._vendor.Entity`); for a core entity it is. ``status`` is the HTTP status,
-    ``path`` the endpoint.
+    ``path`` the endpoint, ``body`` the answer's JSON when it had one (a vendor's 404 for an unknown record
+    type or id says so there, e.g. ``{"error": {"code": "UNKNOWN_TYPE"}}``).
     """
 
     STATUSES = frozenset({403, 404, 405, 501})
 
-    def __init__(self, message: str, status: int, path: str) -> None:
-        super().__init__(message, status)
+    def __init__(self, message: str, status: int, path: str, body: Any = None) -> None:
+        super().__init__(message, status, body)
         self.path = path

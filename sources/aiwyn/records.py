@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sources._arrow import parse_instant
-from sources._http import ApiClient, SourceError
+from sources._http import ApiClient, EndpointUnavailable, SourceError
 from sources._writes import check_batch, json_content
 from sources.aiwyn import settings
 
@@ -208,7 +208,7 @@ async def record_types(client: ApiClient) -> list[RecordType]:
 
 async def record_schema(client: ApiClient, type_name: str) -> RecordSchema:
     """``GET /api/v1/records/schema/{type}``. Raises :class:`UnknownRecordType` when the type does not exist."""
-    body = await client.request("GET", settings.RECORD_SCHEMA_PATH.format(type=type_name))
+    body = await client.request("GET", settings.RECORD_SCHEMA_PATH.format(type=type_name), gone_ok=True)
     if body is None:
         raise UnknownRecordType(f"aiwyn: no record type {type_name!r} (404 UNKNOWN_TYPE)", 404)
     data = _data(body, f"records/schema/{type_name}")
@@ -224,7 +224,7 @@ async def custom_types(client: ApiClient, include_inactive: bool = False) -> lis
 
 async def custom_type(client: ApiClient, name: str) -> CustomRecordType | None:
     """``GET /api/v1/records/custom/{name}``, active or not; None when there is no custom type of that name."""
-    body = await client.request("GET", f"{settings.CUSTOM_TYPES_PATH}/{name}")
+    body = await client.request("GET", f"{settings.CUSTOM_TYPES_PATH}/{name}", gone_ok=True)
     return None if body is None else CustomRecordType.from_json(_data(body, f"records/custom/{name}"))
 
 
@@ -255,7 +255,7 @@ async def update_custom_type(client: ApiClient, name: str, *, fields: Sequence[F
                                                  ("active", active)) if v is not None}
     if fields is not None:
         payload["fields"] = [f.to_json() for f in fields]
-    body = await client.request("PUT", f"{settings.CUSTOM_TYPES_PATH}/{name}", **json_content(payload))
+    body = await client.request("PUT", f"{settings.CUSTOM_TYPES_PATH}/{name}", gone_ok=True, **json_content(payload))
     if body is None:
         raise UnknownRecordType(f"aiwyn: no custom record type {name!r} (404)", 404)
     return CustomRecordType.from_json(_data(body, f"records/custom/{name}"))
@@ -263,11 +263,13 @@ async def update_custom_type(client: ApiClient, name: str, *, fields: Sequence[F
 
 async def deactivate_custom_type(client: ApiClient, name: str) -> None:
     """``DELETE /api/v1/records/custom/{name}`` (204): the type is deactivated, its records kept. Raises
-    :class:`UnknownRecordType` when there is no custom type of that name (looked up first: the shared client
-    answers both a 204 and a 404 with None)."""
-    if await custom_type(client, name) is None:
-        raise UnknownRecordType(f"aiwyn: no custom record type {name!r} (404)", 404)
-    await client.request("DELETE", f"{settings.CUSTOM_TYPES_PATH}/{name}")
+    :class:`UnknownRecordType` when there is no custom type of that name (404)."""
+    try:
+        await client.request("DELETE", f"{settings.CUSTOM_TYPES_PATH}/{name}")
+    except EndpointUnavailable as exc:
+        if exc.status != 404:
+            raise
+        raise UnknownRecordType(f"aiwyn: no custom record type {name!r} (404)", 404) from None
 
 
 async def iter_records(client: ApiClient, type_name: str,
@@ -277,7 +279,7 @@ async def iter_records(client: ApiClient, type_name: str,
     page, seen = 0, 0
     while True:
         params = {"type": type_name, "page": page, "pageSize": page_size}
-        body = await client.request("GET", settings.RECORDS_PATH, params=params)
+        body = await client.request("GET", settings.RECORDS_PATH, params=params, gone_ok=True)
         if body is None:
             raise UnknownRecordType(f"aiwyn: no record type {type_name!r} (404 UNKNOWN_TYPE)", 404)
         data = _data(body, "records")
