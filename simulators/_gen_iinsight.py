@@ -15,6 +15,8 @@ Tables carry the store's column names (`data.py`); money is int64 cents in numpy
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -327,11 +329,23 @@ def _items_as_lines(invoices: pa.Table, items: pa.Table) -> Lines:
                  items.column("description").combine_chunks())
 
 
+def _local(day: np.ndarray, hour: np.ndarray, zone: str = "Australia/Sydney") -> np.ndarray:
+    """Epoch seconds of `hour` o'clock local time in `zone` on each day (epoch days); daylight saving
+    looked up once per distinct day."""
+    tz = ZoneInfo(zone)
+    unique, inverse = np.unique(day, return_inverse=True)
+    offset = np.array([(datetime.fromtimestamp(d * DAY + 12 * _H, tz).utcoffset() or timedelta()).total_seconds()
+                       for d in unique.tolist()], dtype=np.int64)
+    return day * DAY + hour * _H - offset[inverse].reshape(-1)
+
+
 def billing_table(rng: np.random.Generator, lines: Lines, ids: np.ndarray, inserted: np.ndarray) -> pa.Table:
     """Billings (store `iinsight_billings`) of `lines` (`owner` → `invoice_id`, 0 = unbilled), created at
-    `inserted` (epoch s). Hourly work has `unit_cost` 0, unit work costs 60% of its charge."""
+    `inserted` (epoch s). Hourly work has `unit_cost` 0, unit work costs 60% of its charge; the work starts
+    at `start_time` o'clock Australia/Sydney (`reference_time`)."""
     n = len(ids)
     by_unit = _BY_UNIT[lines.service]
+    start = rng.integers(8, 18, n)
     return pa.table({
         "id": ids,
         "case_id": lines.case,
@@ -340,7 +354,8 @@ def billing_table(rng: np.random.Generator, lines: Lines, ids: np.ndarray, inser
         "estimate_link": np.zeros(n, np.int64),
         "employee_id": lines.staff + STAFF_ID0,
         "reference_date": dates(lines.day),
-        "start_time": rng.integers(8, 18, n),
+        "start_time": start,
+        "reference_time": ts(_local(lines.day, start)),
         "quantity": dec(lines.quantity),
         "unit_cost": dec(np.where(by_unit, lines.rate * 6 // 10, 0)),
         "unit_charge": dec(lines.rate),

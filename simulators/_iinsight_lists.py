@@ -95,7 +95,7 @@ class StatusPages:
             if current is None:
                 return None
             ids = current.group_page(status, epoch_us(since), offset, PAGE_SIZE)
-            found = [docs.load(i) for i in ids]
+            found = docs.load_many(ids)
         rows = [doc for doc in found if doc is not None]
         if len(rows) != len(ids):
             return None

@@ -33,9 +33,8 @@ SELECT b.id, b.case_id, b.time_based, b.description, b.estimate_link, b.employee
        s.first_name || ' ' || s.last_name AS employee_name, s.title AS employee_title,
        3670 + b.employee_id % 4 AS team_id,
        ['Huascar Team', 'Harbour Team', 'Ridge Team', 'Valley Team'][b.employee_id % 4 + 1] AS team_description,
-       b.reference_date, b.start_time, timezone('Australia/Sydney', b.reference_date + to_hours(b.start_time))
-       AS reference_time, b.quantity, b.unit_cost, b.unit_charge, b.tax_amount, b.tax_rate, b.total_charge,
-       b.charge_code, b.invoice_id AS invoice, b.notes, b.time_inserted
+       b.reference_date, b.start_time, b.reference_time, b.quantity, b.unit_cost, b.unit_charge, b.tax_amount,
+       b.tax_rate, b.total_charge, b.charge_code, b.invoice_id AS invoice, b.notes, b.time_inserted
 FROM iinsight_billings b JOIN staff s ON s.staff_id = b.employee_id WHERE NOT b.deleted;
 CREATE VIEW aimsio_nrbs_live AS
 SELECT n.* FROM aimsio_nrbs n LEFT JOIN aimsio_nrbs p ON p.nrb_guid = n.nrb_parent_guid

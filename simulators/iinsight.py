@@ -1,4 +1,5 @@
-"""iinsight simulator (iinsight.md §2-§4, seed 004, CONTRACT.md "iinsight").
+"""iinsight simulator (iinsight.md §2-§5, §7, seed 004, CONTRACT.md "iinsight", "iinsight payments",
+"iinsight billings").
 
 - `POST /auth/login`: Basic `client_id:client_secret`, form `grant_type=password, username, password`
   → `{"access_token": 40 hex, "expires_in", "token_type": "Bearer", "scope": null, "refresh_token"}`.
@@ -12,8 +13,11 @@
   `last_update_utc >= modified_since`, ordered by `last_update_utc`, then numeric `invoice_id`; `[]`
   past the end. Every value a string; v1 dates `DD-MM-YYYY`, v2 dates `YYYY-MM-DDT12:00:00Z` and
   `cost_id`/`description` on items; `last_update` is Australia/Sydney local time. Missing or invalid
-  parameters → 400. Rows changed while a client pages move to the end of the order.
+  parameters → 400. Rows changed while a client pages move to the end of the order (`_iinsight_lists.py`).
 - `GET /api1/invoices/billed_to` and `PUT /api1/invoices/transfer` as in seed 004.
+- `GET /api1/payments`, `GET /api2/payments` (`_iinsight_payments.py`) and `GET /api1/billings`
+  (`_iinsight_billings.py`): optional endpoints (`payments`, `billings`) that can be switched off (404)
+  or forbidden (403), CONTRACT.md "Optional endpoints".
 - Other errors: `{"error": "<code>", "error_description": "..."}` (401 `invalid_token`, 400
   `invalid_request`, 404 `not_found`, 429 `rate_limited`, 5xx `server_error`).
 """
@@ -43,7 +47,9 @@ from simulators._app import (
     raw_json,
     same,
 )
+from simulators._iinsight_billings import billings_route
 from simulators._iinsight_lists import PAGE_SIZE, StatusList, StatusPages, api_date, list_route, local_time
+from simulators._iinsight_payments import PAYMENTS
 from simulators._sqljson import array_of, flat, iso, obj
 from simulators.data import Firm
 from simulators.settings import SimSettings
@@ -137,7 +143,7 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     """The iinsight simulator app over `firm`."""
     vendor = Vendor("iinsight", firm, settings or SimSettings(), error_body=oauth_error)
     refresh_tokens = TokenStore()
-    invoices = StatusPages(firm, INVOICES)
+    invoices, payments = StatusPages(firm, INVOICES), StatusPages(firm, PAYMENTS)
     def client_ok(request: Request) -> None:
         creds = basic_credentials(request)
         cfg = vendor.settings
@@ -240,6 +246,9 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
         *(list_route(f"/api{v}/invoices", vendor, invoices, v, authorize) for v in (1, 2)),
         Route("/api1/invoices/billed_to", billed_to, methods=["GET"]),
         Route("/api1/invoices/transfer", transfer, methods=["PUT"]),
+        *(list_route(f"/api{v}/payments", vendor, payments, v, authorize) for v in (1, 2)),
+        billings_route(vendor, authorize),
     ]
-    return build_app(vendor, routes)
+    return build_app(vendor, routes, optional={"payments": ("/api1/payments", "/api2/payments"),
+                                               "billings": ("/api1/billings",)})
 
