@@ -58,7 +58,7 @@ _REFRESH_TTL_S = 30 * 86_400
 _OAUTH_CODES = {"UNAUTHORIZED": "invalid_token", "BAD_REQUEST": "invalid_request", "NOT_FOUND": "not_found",
                 "RATE_LIMITED": "rate_limited", "TOO_MANY_REQUESTS": "rate_limited",
                 "INTERNAL_ERROR": "server_error", "SERVICE_UNAVAILABLE": "temporarily_unavailable",
-                "METHOD_NOT_ALLOWED": "invalid_request"}
+                "METHOD_NOT_ALLOWED": "invalid_request", "FORBIDDEN": "insufficient_scope"}
 _BILLED_TO = {"invoice_id": "invoice_id", "case": "case_number", "first_name": "client_first_name",
               "last_name": "client_last_name", "invoice": "invoice_number", "to": '"to"',
               "date_of_invoice": "date_of_invoice", "total": "total", "status": "status"}
