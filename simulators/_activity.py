@@ -190,8 +190,11 @@ def _iinsight(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generat
                          "AND total_amount_payable = total AND total > 0 ORDER BY invoice_id").fetchall()
     voids = _pick(rng, unpaid, _n(f, total, 0.125))
     voided = {r[0] for r in voids}
-    con.executemany("UPDATE iinsight_invoices SET status = ?, total_amount_payable = 0, last_update_utc = ? "
-                    "WHERE invoice_id = ?", [["REVERSED" if rng.random() < 0.2 else "VOIDED", t, r[0]] for r in voids])
+    status = ["REVERSED" if rng.random() < 0.2 else "VOIDED" for _ in voids]
+    _update_from(con, "UPDATE iinsight_invoices i SET status = c.status, total_amount_payable = 0, "
+                      "last_update_utc = c.t FROM _chg c WHERE i.invoice_id = c.id",
+                 pa.table({"id": pa.array([r[0] for r in voids], pa.int64()), "status": pa.array(status, pa.string()),
+                           "t": _ts(ts, len(voids))}))
     payments = con.execute("SELECT count(*) FROM iinsight_payments").fetchall()[0][0]
     undone = _pick(rng, con.execute("SELECT payment_id, invoice_id FROM iinsight_payments WHERE status = 'ACTIVE' "
                                     "ORDER BY payment_id").fetchall(), _n(f, payments, 0.1))

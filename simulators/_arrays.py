@@ -48,7 +48,7 @@ def take(values: Sequence[str | None] | pa.Array, idx: np.ndarray) -> pa.Array:
 
 def fmt(template: str, *columns: np.ndarray) -> pa.Array:
     """Format one string per row (`template % row`); used for ids-like strings on ≤ 100k rows."""
-    return pa.array([template % row for row in zip(*(c.tolist() for c in columns), strict=True)])
+    return pa.array([template % row for row in zip(*(c.tolist() for c in columns), strict=True)], pa.string())
 
 
 def exact_counts(n: int, shares: Sequence[float]) -> list[int]:

@@ -124,7 +124,7 @@ def item_table(rng: np.random.Generator, lines: Lines, cost_id0: int) -> pa.Tabl
         "general_ledger_code": take([g[0] for g in _GL], gl),
         "general_ledger_description": take([g[1] for g in _GL], gl),
         "general_ledger_id": take([g[2] for g in _GL], gl),
-        "professional": pa.array([""] * m),
+        "professional": pa.array([""] * m, pa.string()),
         "quantity": dec(lines.quantity),
         "rate": dec(lines.rate),
         "revenue_centre": take(("Another Revenue Centre", None, "Head Office"), rng.integers(0, 3, m)),
@@ -253,8 +253,8 @@ def payment_table(rng: np.random.Generator, ctx: Context, ids: np.ndarray, invoi
     none = np.full(m, len(_BANKS))
     return pa.table({
         "payment_id": ids,
-        "payment_number": pc.binary_join_element_wise(pa.array(invoice["invoice_number"]),
-                                                      pc.cast(pa.array(invoice["seq"]), pa.string()), "-P"),
+        "payment_number": pc.binary_join_element_wise(pa.array(invoice["invoice_number"], pa.string()),
+                                                      pc.cast(pa.array(invoice["seq"], pa.int64()), pa.string()), "-P"),
         "invoice_id": invoice["invoice_id"],
         "transaction_date": dates(day),
         "amount": dec(amount),

@@ -61,6 +61,28 @@ def test_knobs_give_exactly_100_active_iinsight_invoices() -> None:
     assert statuses == ["ACTIVE"] * 100
 
 
+@pytest.mark.parametrize("counts", [
+    {"iinsight_invoices": 0},
+    {"iinsight_invoices": 0, "iinsight_payments": 0, "iinsight_billings": 0},
+    {"iinsight_payments": 0, "iinsight_billings": 0},  # nothing paid, nothing billed
+    {"iinsight_invoices": 3, "iinsight_voided_share": 1.0, "iinsight_reversed_share": 0.0},  # no payable invoice
+    {"iinsight_invoices": 5, "iinsight_billings": 500},  # more billed billings wanted than there are items
+])
+def test_iinsight_edge_sizes_stay_exact_and_consistent(counts: dict[str, float]) -> None:
+    size = replace(FirmSize.preset("tiny"), **counts)
+    firm = Firm(seed=1, size=size, now=NOW)
+    t = firm.truth()
+    expected_payments = size.iinsight_payments if size.iinsight_invoices else 0
+    assert (t.iinsight_invoices.num_rows, t.iinsight_payments.num_rows, t.iinsight_billings.num_rows) == (
+        size.iinsight_invoices, expected_payments, size.iinsight_billings)
+    items = t.iinsight_invoice_items.num_rows
+    assert sum(1 for i in t.iinsight_billings.column("invoice").to_pylist() if i) == min(
+        items, size.iinsight_billings - round(size.iinsight_billings * size.iinsight_unbilled_share))
+    test_money_is_consistent(firm)
+    firm.activity(0.5)
+    test_money_is_consistent(firm)
+
+
 def test_money_is_consistent(firm: Firm) -> None:
     q = firm.query
     assert q("SELECT count(*) FROM aiwyn_wip WHERE outstanding_amount <> value - billed_amount - write_off_amount "
