@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from pipelines import sync as sync_mod
+from sources import registry
 
 T0 = time.perf_counter()
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", action="append", help="source to sync (repeatable); default all")
     args = parser.parse_args(argv)
 
-    times = HttpTimes({api: os.environ.get(f"SOURCES__{api.upper()}__BASE_URL", "") for api in sync_mod.SOURCES})
+    times = HttpTimes({api: os.environ.get(f"SOURCES__{api.upper()}__BASE_URL", "") for api in registry.names()})
     instrument(times)
     pipelines: dict[str, Any] = {}
     make_pipeline = sync_mod.make_pipeline
@@ -185,16 +186,14 @@ def main(argv: list[str] | None = None) -> None:
         return wrapper
 
     sync_mod.make_pipeline = keep_pipeline  # type: ignore[assignment]
-    # the steps sync() runs after the sources (whichever this version of pipelines.sync has)
-    for name in ("build_models", "check_data_tests", "publish_snapshot"):
-        if hasattr(sync_mod, name):
-            setattr(sync_mod, name, timed(name, getattr(sync_mod, name)))
-    try:  # imported by sync_source() when it runs (reconciling the id sets of sources that hard-delete)
-        from pipelines import reconcile as reconcile_mod
-
-        reconcile_mod.reconcile = timed("reconcile", reconcile_mod.reconcile)  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        pass
+    # the steps sync() runs after the sources, and reconciling the id sets of the sources that hard-delete
+    for name, label in (
+        ("build_models", "build_models"),
+        ("check_data_tests", "check_data_tests"),
+        ("publish_snapshot", "publish_snapshot"),
+        ("reconcile_source", "reconcile"),
+    ):
+        setattr(sync_mod, name, timed(label, getattr(sync_mod, name)))
 
     started = time.perf_counter()
     runs = sync_mod.sync(args.db, args.source)

@@ -16,10 +16,15 @@ import duckdb
 import typer
 from rich.console import Console
 
-from pipelines import sync as sync_mod
-from pipelines.errors import explain
+from pipelines.errors import EXIT_FAILED, explain
+from pipelines.models import REPORTS
 from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
+from pipelines.sync import SourceRun
+from pipelines.sync import sync as run_sync_pipeline
+from pipelines.warehouse import DEFAULT_DB
+from sources import registry
+from sources._http import ConfigError
 
 app = typer.Typer(
     help="arwip: AR aging and WIP outstanding from Aiwyn, Aimsio and iinsight, synced into DuckDB.",
@@ -33,29 +38,21 @@ SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]
 
 
-class Source(StrEnum):
-    aiwyn = "aiwyn"
-    aimsio = "aimsio"
-    iinsight = "iinsight"
+def _sources(values: list[str] | None) -> list[str] | None:
+    """Validate ``--source`` against the vendor registry (names known at run time)."""
+    for value in values or ():
+        try:
+            registry.get(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return values or None
 
 
-class ReportName(StrEnum):
-    aging = "aging"
-    wip = "wip"
-    aging_trend = "aging_trend"
-    wip_trend = "wip_trend"
-    kpis = "kpis"
-    top_overdue = "top_overdue"
+def _source_option(what: str) -> Any:
+    return typer.Option("--source", "-s", help=f"Source to {what} (repeatable); default all.", callback=_sources)
 
 
-TITLES = {
-    "aging": "AR aging",
-    "wip": "WIP outstanding",
-    "aging_trend": "AR aging trend (month ends)",
-    "wip_trend": "WIP outstanding trend (month ends)",
-    "kpis": "KPIs (trailing 90 days)",
-    "top_overdue": "Top overdue clients (> 30 days past due)",
-}
+ReportName = StrEnum("ReportName", [(name, name) for name in REPORTS])  # type: ignore[misc]
 
 
 class By(StrEnum):
@@ -77,8 +74,9 @@ def _fail(exc: BaseException) -> NoReturn:
     raise typer.Exit(code)
 
 
-def print_run(run: sync_mod.SourceRun) -> None:
-    """One line per resource: rows fetched, requests made, and anything unusual."""
+def print_run(run: SourceRun) -> None:
+    """One line per resource: rows fetched, requests made, and anything unusual; one line per optional entity
+    that was unavailable, saying what falls back."""
     for name, stats in run.resources.items():
         extra = []
         if stats.reread:
@@ -93,6 +91,11 @@ def print_run(run: sync_mod.SourceRun) -> None:
         console.print(
             f"  {run.name}.{name}: {stats.rows:,} rows fetched, {stats.requests:,} requests{tail}", highlight=False
         )
+    for entity, why in run.unavailable():
+        console.print(
+            f"  [yellow]{run.name}.{entity.name} unavailable[/] ({why}): {entity.fallback}; the next sync tries again",
+            highlight=False,
+        )
     if run.resumed_packages:
         console.print(f"  {run.name}: finished {run.resumed_packages} package(s) left by an earlier run")
     console.print(f"  {run.name}: done in {run.seconds:.1f} s", highlight=False)
@@ -102,19 +105,21 @@ def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path
     """Write the self-contained HTML page of report ``name`` (summary, detail, and trend when present)."""
     from pipelines.html_report import write_html
     from pipelines.models import report as build_report
-    from pipelines.models import today_utc
+    from pipelines.models import report_config_from_dlt, today_utc
 
+    config = report_config_from_dlt()
     with duckdb.connect(str(db), read_only=True) as con:
-        summary = build_report(con, name, day, by_client=True)
-        detail = build_report(con, name, day)
-        trend = build_report(con, f"{name}_trend", day)
-    return write_html(path, TITLES[name], day or today_utc(), summary, detail, trend)
+        summary = build_report(con, name, day, by_client=True, config=config)
+        detail = build_report(con, name, day, config=config)
+        trend = build_report(con, f"{name}_trend", day, config=config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_html(path, REPORTS[name].title, day or today_utc(), summary, detail, trend)
 
 
-def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> list[sync_mod.SourceRun]:
+def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> list[SourceRun]:
     """Sync with progress on stderr; returns the runs."""
 
-    def started(run: sync_mod.SourceRun) -> None:
+    def started(run: SourceRun) -> None:
         console.print(f"[bold]{run.name}[/]: syncing…")
 
     def published(result: PublishResult) -> None:
@@ -132,7 +137,7 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
                 highlight=False,
             )
 
-    return sync_mod.sync(
+    return run_sync_pipeline(
         db,
         sources,
         on_start=started,
@@ -145,34 +150,66 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
 
 @app.command()
 def sync(
-    source: Annotated[
-        list[Source] | None, typer.Option("--source", "-s", help="Source to sync (repeatable); default all.")
-    ] = None,
-    db: DbOption = sync_mod.DEFAULT_DB,
-    strict: Annotated[bool, typer.Option(help="Exit non-zero when any record was quarantined.")] = False,
+    source: Annotated[list[str] | None, _source_option("sync")] = None,
+    db: DbOption = DEFAULT_DB,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 3 when any record was quarantined or an optional entity was unavailable.")
+    ] = False,
     reconcile: Annotated[
         bool, typer.Option(help="Also compare all ids with the sources and soft-delete what disappeared.")
     ] = False,
 ) -> None:
     """Fetch what changed in each source since the last run, load it into DuckDB, rebuild the models."""
     try:
-        runs = run_sync(db, [s.value for s in source] if source else None, reconcile=reconcile)
+        runs = run_sync(db, source, reconcile=reconcile)
     except Exception as exc:  # every failure becomes one clear line
         _fail(exc)
     quarantined = sum(r.quarantined for r in runs)
+    unavailable = sum(len(r.unavailable()) for r in runs)
     console.print(f"[green]synced[/] {', '.join(r.name for r in runs)} into {db}")
     if quarantined:
         console.print(f"[yellow]{quarantined} record(s) quarantined[/]: see the <source>.quarantine tables")
-        if strict:
-            raise typer.Exit(3)
+    if unavailable:
+        console.print(f"[yellow]{unavailable} optional entit{'y' if unavailable == 1 else 'ies'} unavailable[/]")
+    if strict and (quarantined or unavailable):
+        raise typer.Exit(3)
+
+
+@app.command()
+def check(source: Annotated[list[str] | None, _source_option("check")] = None) -> None:
+    """Test the configuration and each source's connection: authenticate and read one row of every entity.
+
+    Exits 0 when every core entity works (an optional one may not), 2 on a configuration error, 1 otherwise.
+    Writes nothing and prints no secret.
+    """
+    from rich.table import Table
+
+    from pipelines.check import check as run_check
+
+    try:
+        probes = run_check(source)
+    except Exception as exc:
+        _fail(exc)
+    view = Table("source", "entity", "endpoint", "result", "ms", title="arwip check", title_justify="left")
+    for p in probes:
+        colour = "green" if p.ok else ("yellow" if not p.core else "red")
+        entity = p.entity if p.core else f"{p.entity} (optional)"
+        view.add_row(p.source, entity, p.endpoint, f"[{colour}]{p.result}[/]", f"{p.ms:.0f}")
+    out.print(view)
+    for p in probes:
+        if p.hint:
+            out.print(f"  {p.source}.{p.entity}: {p.hint}", highlight=False, soft_wrap=True)
+    broken = [p for p in probes if p.core and not p.ok]
+    if broken:
+        console.print(f"[red]{len(broken)} core entit{'y' if len(broken) == 1 else 'ies'} not working[/]")
+        raise typer.Exit(EXIT_FAILED)
+    console.print("[green]every core entity works[/]")
 
 
 @app.command()
 def verify(
-    source: Annotated[
-        list[Source] | None, typer.Option("--source", "-s", help="Source to check (repeatable); default all.")
-    ] = None,
-    db: DbOption = sync_mod.DEFAULT_DB,
+    source: Annotated[list[str] | None, _source_option("check")] = None,
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Compare the warehouse with each source: rows, money sums and newest change, per entity."""
     from rich.table import Table
@@ -182,7 +219,7 @@ def verify(
     if not db.exists():
         _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` first"))
     try:
-        checks = run_verify(db, [s.value for s in source] if source else list(sync_mod.SOURCES))
+        checks = run_verify(db, source)
     except Exception as exc:
         _fail(exc)
     view = Table("source", "entity", "metric", "warehouse", "API", "", title="arwip verify", title_justify="left")
@@ -196,6 +233,24 @@ def verify(
     console.print("[green]the warehouse equals the sources[/]")
 
 
+def _config_note(con: duckdb.DuckDBPyConnection, config: Any) -> None:
+    """Say so when the report configuration in force differs from the one the warehouse's views were built
+    with (the report uses the one in force; BI tools see the views until the next sync rebuilds them)."""
+    from pipelines.models import ModelsNotBuilt, stored_report_config
+
+    try:
+        stored = stored_report_config(con)
+    except ModelsNotBuilt:
+        return
+    if stored != config:
+        console.print(
+            f"[yellow]note:[/] buckets {list(config.aging_buckets)} by {config.aging_basis} from the configuration "
+            f"in force; the warehouse's views (and BI tools) use {list(stored.aging_buckets)} by "
+            f"{stored.aging_basis} until the next `arwip sync` rebuilds them",
+            highlight=False,
+        )
+
+
 @app.command()
 def report(
     name: Annotated[
@@ -206,31 +261,40 @@ def report(
     by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write to this file (required for html).")] = None,
-    db: DbOption = sync_mod.DEFAULT_DB,
+    db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Print the AR aging or WIP outstanding report as of a date (or write it, e.g. as an HTML page)."""
+    """Print a report as of a date (or write it, e.g. as an HTML page), with the aging buckets and basis in force
+    (REPORTS__AGING_BUCKETS, REPORTS__AGING_BASIS or .dlt/config.toml)."""
     from pipelines.models import report as build_report
+    from pipelines.models import report_config_from_dlt
 
+    chosen = REPORTS[name.value]
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         _fail(ValueError(f"--as-of {as_of!r} is not a date: use YYYY-MM-DD"))
+    try:
+        config = report_config_from_dlt()
+    except ValueError as exc:  # names the key
+        _fail(ConfigError(str(exc)))
     if not db.exists():
         _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` (or `arwip demo`) first"))
     if fmt is Fmt.html:
-        if name.value not in ("aging", "wip"):
-            _fail(ValueError("--format html is for the aging and wip reports"))
+        if not chosen.page:
+            pages = " and ".join(r.name for r in REPORTS.values() if r.page)
+            _fail(ValueError(f"--format html is for the {pages} reports"))
         if out_file is None:
             _fail(ValueError("--format html needs --out FILE"))
         try:
-            path = write_report_page(db, name.value, day, out_file)
+            path = write_report_page(db, chosen.name, day, out_file)
         except Exception as exc:
             _fail(exc)
         console.print(f"wrote {path}")
         return
     try:
         with duckdb.connect(str(db), read_only=True) as con:
-            table = build_report(con, name.value, day, by_client=by is not None)
+            _config_note(con, config)
+            table = build_report(con, chosen.name, day, by_client=by is not None, config=config)
     except Exception as exc:
         _fail(exc)
     if out_file is not None:
@@ -244,10 +308,9 @@ def report(
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(table))
     else:
-        if name is ReportName.kpis:
-            table = transpose(table, "source_system")
-        totals = name in (ReportName.aging, ReportName.wip, ReportName.top_overdue)
-        out.print(to_rich(table, f"{TITLES[name.value]} as of {day or 'today'}", totals=totals))
+        if chosen.transpose_by:
+            table = transpose(table, chosen.transpose_by)
+        out.print(to_rich(table, f"{chosen.title} as of {day or 'today'}", totals=chosen.totals))
 
 
 @app.command()
@@ -284,7 +347,8 @@ def demo(
     size: Annotated[str, typer.Option(help="Firm size: tiny, demo, medium or large.")] = "demo",
     seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 1,
 ) -> None:
-    """Start the simulators, sync, apply one activity step, sync again, print both reports."""
+    """Start the simulators, sync, apply one activity step, sync again, print both reports (HTML pages in a
+    reports folder beside the warehouse)."""
     from pipelines.demo import run_demo
 
     try:

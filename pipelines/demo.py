@@ -3,7 +3,7 @@
 Starts the three vendor API simulators on free loopback ports, points the sources at them (the same
 ``SOURCES__…`` keys a real deployment sets), syncs into a fresh warehouse, applies one burst of activity
 (new, edited, paid, voided, deleted records), syncs again (fetching only what changed) and prints the
-AR aging and WIP outstanding reports.
+AR aging and WIP outstanding reports (and writes them as HTML pages to ``reports/`` beside the warehouse).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.console import Console
 
 from pipelines.models import report
 from pipelines.output import to_rich
-from pipelines.sync import state_dir
+from pipelines.warehouse import state_dir
 
 
 @contextmanager
@@ -75,7 +75,7 @@ def run_demo(
         for name, title in (("aging", "AR aging by client"), ("wip", "WIP outstanding by client")):
             out.print(to_rich(report(con, name, by_client=True), f"{title}, as of today", limit=15))
     for name in ("aging", "wip"):
-        page = write_page(db, name, None, db.with_name(f"{db.stem}-{name}.html"))
+        page = write_page(db, name, None, db.parent / "reports" / f"{db.stem}-{name}.html")
         console.print(f"HTML report: {page}")
     console.print(
         f"\nWarehouse: {db} (BI snapshot beside it). Try `arwip report aging --db {db}`, or "

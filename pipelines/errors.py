@@ -2,7 +2,7 @@
 
 dlt wraps what a source raised (``PipelineStepFailed`` → ``ResourceExtractionError`` → ours), so the
 chain is walked to the first error that explains itself. Exit codes: 2 configuration, 1 other failure,
-4 data tests failed, :data:`pipelines.sync.EXIT_LOCKED` when another sync holds the warehouse.
+4 data tests failed, :data:`pipelines.warehouse.EXIT_LOCKED` when another sync holds the warehouse.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from pipelines.datatests import EXIT_DATA_TESTS, DataTestsFailed
 from pipelines.publish import PublishError
-from pipelines.sync import EXIT_LOCKED, SyncLocked
+from pipelines.warehouse import EXIT_LOCKED, SyncLocked
 from sources._http import ConfigError, SourceError
 
 EXIT_CONFIG = 2

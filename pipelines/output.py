@@ -10,13 +10,11 @@ import csv
 import io
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import pyarrow as pa
 from rich.table import Table
-
-Format = Literal["table", "csv", "json"]
 
 
 def _text(value: Any) -> Any:

@@ -2,41 +2,27 @@
 
 Incremental cursors only see records that change; a record the vendor hard-deletes (or, on iinsight v1,
 reverses: v1 lists only active and voided invoices) simply stops appearing. Reconciling reads the full set
-of ids from the API, compares it with the warehouse, and records each missing id in
-``<source>.deletions`` (``entity, guid, deleted_at, last_updated_at``, merged on ``entity, guid``; the same
-table Aimsio's stub-list comparison fills), with ``deleted_at`` back to null for ids that reappeared. The
-models treat a row with a non-null ``deleted_at`` as soft-deleted: kept, flagged, out of AR and WIP.
+of ids of every entity a vendor marks ``reconcile`` (:meth:`sources._vendor.Vendor.ids`), compares it with
+the warehouse, and records each missing id in ``<source>.deletions`` (:data:`sources._deletions.DELETIONS`,
+merged on ``entity, guid``; the same table Aimsio's stub-list comparison fills), with ``deleted_at`` back to
+null for ids that reappeared. The models treat a row with a non-null ``deleted_at`` as soft-deleted: kept,
+flagged, out of AR and WIP.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
 
-from pipelines.clients import session, setting, start_date
-from pipelines.sync import make_pipeline
-from sources._http import ApiClient, BadPayload, RequestStats
-from sources._incremental import every_page
-from sources.aimsio.settings import DELETIONS
-from sources.aiwyn.client import changed_rows
-from sources.iinsight import settings as iinsight_settings
-from sources.iinsight.client import invoice_pages
-
-# source -> entity -> (warehouse table, key column, change timestamp column)
-TABLES: dict[str, dict[str, tuple[str, str, str]]] = {
-    "aiwyn": {
-        "wip": ("wip", "id", "updated_at"),
-        "invoices": ("invoices", "id", "updated_at"),
-        "payments": ("payments", "id", "updated_at"),
-    },
-    "iinsight": {"invoices": ("invoices", "invoice_id", "last_update_utc")},
-}
+from pipelines.warehouse import make_pipeline
+from sources._deletions import DELETIONS, deletion_rows
+from sources._http import ApiClient, BadPayload
+from sources._vendor import Config, Entity, Vendor
 
 
 @dataclass(frozen=True)
@@ -52,38 +38,20 @@ class Reconciled:
     skipped: str | None = None  # why this entity was not reconciled (an id page that was not JSON)
 
 
-async def _aiwyn_ids(client: ApiClient, entity: str, since: datetime) -> set[str]:
-    pages = changed_rows(client, entity, since, RequestStats(), slices=client.settings.max_in_flight)
-    return {str(row["id"]) async for page in every_page(pages) for row in page}
-
-
-async def _iinsight_ids(client: ApiClient, api_version: int, since: datetime) -> set[str]:
-    ids: set[str] = set()
-    for status in iinsight_settings.STATUSES[api_version]:
-        pages = invoice_pages(client, api_version, status, since, RequestStats(), client.settings.max_in_flight)
-        ids.update([str(row["invoice_id"]) async for page in every_page(pages) for row in page])
-    return ids
-
-
-def _api_ids(source: str) -> dict[str, set[str] | BadPayload]:
-    """Every id at the API, per entity of ``source``, read with one client (one token); an entity whose id
-    pages include one that is not JSON maps to that :class:`BadPayload`."""
-    since = start_date(source)
-    version = int(setting("iinsight", "api_version", default=1)) if source == "iinsight" else 0
+def _api_ids(vendor: Vendor, config: Config, entities: list[Entity]) -> dict[str, set[str] | BadPayload]:
+    """Every id at the API, per entity, read with one client (one token); an entity whose id pages include one
+    that is not JSON maps to that :class:`BadPayload`."""
 
     async def read(client: ApiClient) -> dict[str, set[str] | BadPayload]:
         found: dict[str, set[str] | BadPayload] = {}
-        for entity in TABLES[source]:
+        for entity in entities:
             try:
-                if source == "aiwyn":
-                    found[entity] = await _aiwyn_ids(client, entity, since)
-                else:
-                    found[entity] = await _iinsight_ids(client, version, since)
+                found[entity.name] = await vendor.ids(client, entity, config)
             except BadPayload as exc:
-                found[entity] = exc
+                found[entity.name] = exc
         return found
 
-    return session(source).run(read)
+    return vendor.session(config).run(read)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -93,9 +61,11 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
         return []
 
 
-def reconcile(db_path: Path, source: str, lock: threading.Lock | None = None) -> list[Reconciled]:
-    """Reconcile the id sets of ``source`` (one with hard deletes: aiwyn, iinsight; others: ``[]``) with the
-    warehouse; one :class:`Reconciled` per entity.
+def reconcile_source(
+    db_path: Path, vendor: Vendor, config: Config, lock: threading.Lock | None = None
+) -> list[Reconciled]:
+    """Reconcile the id sets of ``vendor``'s entities marked ``reconcile`` with the warehouse; one
+    :class:`Reconciled` per entity (``[]`` for a vendor without any).
 
     Runs under the warehouse lock, after the source's load. The API's ids are read without ``lock``; reading
     the warehouse and writing the deletions hold it (the load lock of a sync whose other sources may be
@@ -104,30 +74,32 @@ def reconcile(db_path: Path, source: str, lock: threading.Lock | None = None) ->
     ConfigError/SourceError like a sync.
     """
     lock = lock or threading.Lock()
+    entities = [e for e in vendor.entities if e.reconcile]
+    if not entities:
+        return []
     results = []
     rows: list[dict[str, Any]] = []
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    listed = _api_ids(source) if source in TABLES else {}
-    for entity, (table, key, changed) in TABLES.get(source, {}).items():
-        api = listed[entity]
+    listed = _api_ids(vendor, config, entities)
+    for entity in entities:
+        api = listed[entity.name]
         if isinstance(api, BadPayload):
-            results.append(Reconciled(source, entity, 0, 0, 0, 0, skipped=str(api)))
+            results.append(Reconciled(vendor.name, entity.name, 0, 0, 0, 0, skipped=str(api)))
             continue
+        table = f"{vendor.name}.{entity.name}"
         with lock, duckdb.connect(str(db_path), read_only=True) as con:
             here = {
                 str(k): (int(ts.timestamp() * 1000) if ts else None)
-                for k, ts in _rows(con, f"select {key}, {changed} from {source}.{table}")
+                for k, ts in _rows(con, f"select {entity.key}, {entity.changed_at} from {table}")
             }
-            sql = f"select guid from {source}.deletions where entity = ? and deleted_at is not null"
-            deleted = {g for (g,) in _rows(con, sql, [entity])}
-        missing = [k for k in here if k not in api and k not in deleted]
-        back = [k for k in deleted if k in api]
-        rows += [{"entity": entity, "guid": k, "deleted_at": now_ms, "last_updated_at": here[k]} for k in missing]
-        rows += [{"entity": entity, "guid": k, "deleted_at": None, "last_updated_at": here.get(k)} for k in back]
-        results.append(Reconciled(source, entity, len(api), len(here), len(missing), len(back)))
+            sql = f"select guid from {vendor.name}.deletions where entity = ? and deleted_at is not null"
+            deleted = {g for (g,) in _rows(con, sql, [entity.name])}
+        missing = {k: ms for k, ms in here.items() if k not in api and k not in deleted}
+        back = {k: here.get(k) for k in deleted if k in api}
+        rows += deletion_rows(entity.name, missing, back)
+        results.append(Reconciled(vendor.name, entity.name, len(api), len(here), len(missing), len(back)))
     if rows:
         with lock:
-            _write_deletions(source, db_path, rows)
+            _write_deletions(vendor.name, db_path, rows)
     return results
 
 

@@ -9,14 +9,11 @@ extracts again. Only one sync may write a warehouse at a time (a lock file besid
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,20 +24,11 @@ import duckdb
 from pipelines.datatests import check_data_tests
 from pipelines.models import build_models
 from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
+from pipelines.reconcile import Reconciled, reconcile_source
+from pipelines.warehouse import DEFAULT_DB, make_pipeline, warehouse_lock
+from sources import registry
 from sources._http import RequestStats
-from sources.aimsio import aimsio
-from sources.aiwyn import aiwyn
-from sources.iinsight import iinsight
-
-SOURCES: dict[str, Callable[..., Any]] = {"aiwyn": aiwyn, "aimsio": aimsio, "iinsight": iinsight}
-DEFAULT_DB = Path("arwip.duckdb")
-
-
-class SyncLocked(RuntimeError):
-    """Another sync holds the warehouse (``arwip sync`` exits with :data:`EXIT_LOCKED`)."""
-
-
-EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+from sources._vendor import Entity
 
 
 @dataclass
@@ -51,7 +39,7 @@ class SourceRun:
     resources: dict[str, RequestStats] = field(default_factory=dict)
     resumed_packages: int = 0
     seconds: float = 0.0
-    reconciled: list[Any] = field(default_factory=list)  # pipelines.reconcile.Reconciled, when reconciled
+    reconciled: list[Reconciled] = field(default_factory=list)
     error: Exception | None = None  # reconciling failed after the load (what loaded is kept)
 
     @property
@@ -66,42 +54,11 @@ class SourceRun:
     def quarantined(self) -> int:
         return sum(s.quarantined for s in self.resources.values())
 
-
-def state_dir(db_path: Path) -> Path:
-    """dlt's working folder for a warehouse: ``.arwip/<db file name>/`` beside the DuckDB file."""
-    return db_path.resolve().parent / ".arwip" / db_path.name
-
-
-@contextmanager
-def warehouse_lock(db_path: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``<db>.lock``; raise :class:`SyncLocked` if taken."""
-    lock_path = db_path.resolve().parent / f".{db_path.name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncLocked(f"another arwip sync is writing {db_path} (lock {lock_path}); try again later") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-
-
-def make_pipeline(name: str, db_path: Path) -> dlt.Pipeline:
-    """The dlt pipeline of source ``name`` writing to the DuckDB file ``db_path``.
-
-    Arrow tables get dlt's ``_dlt_load_id`` column, so every row (quarantined ones too) names its load.
-    """
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
-    return dlt.pipeline(
-        pipeline_name=f"arwip_{name}",
-        destination=dlt.destinations.duckdb(str(db_path.resolve())),
-        dataset_name=name,
-        pipelines_dir=str(state_dir(db_path)),
-        progress="log" if os.environ.get("ARWIP_DLT_PROGRESS") else None,
-    )
+    def unavailable(self) -> list[tuple[Entity, str]]:
+        """The optional entities that loaded nothing because their endpoint was unavailable, with why
+        (``HTTP 404 at /path``); see :func:`sources._vendor.guarded`."""
+        vendor = registry.get(self.name)
+        return [(vendor.entity(n), s.unavailable) for n, s in self.resources.items() if s.unavailable]
 
 
 def sync_source(
@@ -113,16 +70,18 @@ def sync_source(
     **source_args: Any,
 ) -> SourceRun:
     """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet); with
-    ``reconcile``, then compare its id sets with the warehouse (:func:`pipelines.reconcile.reconcile`).
+    ``reconcile``, then compare its id sets with the warehouse (:func:`pipelines.reconcile.reconcile_source`).
 
     Extraction may run concurrently with other sources; normalize and load hold ``load_lock`` (one writer
-    at a time). ``source_args`` override dlt config for the source (tests pass e.g. ``page_size``).
+    at a time). ``source_args`` override the source's configuration keys (tests pass e.g. ``page_size``).
     Raises ``sources._http.ConfigError``/``SourceError`` and dlt's exceptions on failure; the state of a
     failed run is left for the next run to resume. A failed reconcile (after the load) is kept in
     ``SourceRun.error`` instead, so the caller still builds the models over what loaded.
     """
     started = time.perf_counter()
     lock = load_lock or threading.Lock()
+    vendor = registry.get(name)
+    config = vendor.config(source_args)
     pipeline = make_pipeline(name, db_path)
     run = SourceRun(name)
     if on_start:
@@ -135,16 +94,13 @@ def sync_source(
         with lock:
             pipeline.normalize()
             pipeline.load()
-    source = SOURCES[name](tally=run.resources, **source_args)
-    pipeline.extract(source, loader_file_format="parquet")
+    pipeline.extract(vendor.source(config, run.resources), loader_file_format="parquet")
     with lock:
         pipeline.normalize()
         pipeline.load()
     if reconcile:
-        from pipelines.reconcile import reconcile as reconcile_ids  # imports this module
-
         try:
-            run.reconciled = reconcile_ids(db_path, name, lock)
+            run.reconciled = reconcile_source(db_path, vendor, config, lock)
         except Exception as exc:  # the load stands: the caller builds the models, then raises this
             run.error = exc
     run.seconds = time.perf_counter() - started
@@ -175,22 +131,22 @@ def sync(
     reconcile: bool = False,
     on_reconcile: Callable[[list[Any]], None] | None = None,
 ) -> list[SourceRun]:
-    """Sync ``sources`` (default: all three) into ``db_path`` under the warehouse lock, build the models,
+    """Sync ``sources`` (default: every registered vendor) into ``db_path`` under the warehouse lock, build the models,
     and (``publish``) replace the read-only BI snapshot (see :func:`pipelines.publish.publish_snapshot`).
 
-    ``source_args`` maps a source name to keyword arguments for its source function (overriding config).
+    ``source_args`` maps a source name to configuration keys overriding its config (e.g. ``page_size``).
     The data tests (``sql/tests``) run after the models; a failure raises
     :class:`pipelines.datatests.DataTestsFailed` and leaves the previous BI snapshot in place.
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
-    other sources still sync); iinsight on API v1 is always reconciled (v1 hides reversals).
+    other sources still sync); a vendor that hides deletes (iinsight API v1) is always reconciled.
     ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list.
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
     Returns one :class:`SourceRun` per source. Raises :class:`SyncLocked` if another sync runs.
     """
-    names = sources or list(SOURCES)
+    names = [v.name for v in registry.vendors(sources)]  # ValueError for an unknown name, before any work
     load_lock = threading.Lock()
     runs: list[SourceRun] = []
     failures: list[BaseException] = []
@@ -234,12 +190,11 @@ def sync(
     return sorted(runs, key=lambda r: names.index(r.name))
 
 
-def _hides_deletes(name: str, source_args: dict[str, Any]) -> bool:
-    """True for iinsight API v1, which lists only active and voided invoices: a reversal just disappears,
-    so every sync compares its ids (one request per 100 invoices); v2 lists reversed invoices itself."""
-    if name != "iinsight":
-        return False
-    return int(source_args.get("api_version") or dlt.config.get("sources.iinsight.api_version") or 1) == 1
+def _hides_deletes(name: str, overrides: dict[str, Any]) -> bool:
+    """Whether the vendor ``name`` can show deletes only to a reconcile (iinsight API v1, which lists only
+    active and voided invoices), so every sync reconciles it; see :meth:`sources._vendor.Vendor.hides_deletes`."""
+    vendor = registry.get(name)
+    return vendor.hides_deletes(vendor.config(overrides))
 
 
 def bi_settings(db_path: Path) -> tuple[Path, str]:

@@ -138,11 +138,14 @@ class Stats:
     """Per-vendor request statistics (admin routes excluded).
 
     `peak_in_flight`: most requests open at once (queued ones included); `peak_per_s`: most requests
-    arriving within any 1-second window; `extra`: vendor counters (Aimsio's limiter).
+    arriving within any 1-second window; `by_path`: answers per `"<METHOD> <route template>"` (e.g.
+    `"POST /api/v1/records"`, `"GET /gql/v1/wip/{id:int}"`; the raw path when no route matched), so a test
+    can prove a call was never sent; `extra`: vendor counters (Aimsio's limiter).
     """
 
     requests: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
+    by_path: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
     peak_in_flight: int = 0
     peak_per_s: int = 0
@@ -164,6 +167,7 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy: requests, by_status, throttled (429s), peaks, faults, extra."""
         return {"requests": self.requests, "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "by_path": dict(sorted(self.by_path.items())),
                 "throttled": self.by_status.get(429, 0), "in_flight": self.in_flight,
                 "peak_in_flight": self.peak_in_flight, "peak_per_s": self.peak_per_s,
                 "faults": dict(self.faults), **self.extra}
@@ -239,7 +243,8 @@ class Vendor:
 
 
 class StatsMiddleware:
-    """Counts requests, statuses, peak concurrency and peak arrivals per second (non-admin paths)."""
+    """Counts requests, statuses, answers per route, peak concurrency and peak arrivals per second (non-admin
+    paths)."""
 
     def __init__(self, app: ASGIApp, vendor: Vendor) -> None:
         self.app, self.vendor = app, vendor
@@ -254,6 +259,9 @@ class StatsMiddleware:
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 stats.by_status[message["status"]] += 1
+                route = getattr(scope.get("route"), "path", None)  # set by the router on the shared scope
+                path = scope.get("root_path", "") + route if route else scope["path"]
+                stats.by_path[f"{scope['method']} {path}"] += 1
             await send(message)
 
         try:

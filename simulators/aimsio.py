@@ -11,21 +11,17 @@
   deleted guid → 404.
 - `GET /JobOrder` (stubs `{"dtype": "JobOrder", "guid", "updatedAt"}`) and `GET /JobOrder/{guid}`
   (aimsio.md §6.1, `jobWBSSchedule` nested, lat/long JSON numbers).
-- `POST /NRB {"nrbList": [...]}` → `IntegrationImportResult` (seed 003). Upsert: match a live NRB by
-  `nrbGuid`, else `nrbExternalId`, else `nrbOriginReference`; otherwise create. Per-item problems
-  become `notices` `{"index", "level": "ERROR", "message"}` and count as not imported (status 200).
+- `POST /NRB {"nrbList": [...]}` (at most 100 items, else 400 `TOO_MANY_ITEMS` with nothing applied) →
+  `IntegrationImportResult` (seed 003), status 200: match a live NRB by `nrbGuid`, else `nrbExternalId`,
+  else `nrbOriginReference` and edit it, otherwise create; a rejected item gives a notice `{"index",
+  "level": "ERROR", "field", "message"}`, the others are applied (`_nrb_import.py` pins the rules).
 - Limits (`_limiter.py`): 10 starts per second, 10 in flight, queue up to 5 s, then 429 + Retry-After.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import duckdb
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -34,14 +30,13 @@ from starlette.routing import Route
 
 from simulators._app import ApiError, Vendor, basic_credentials, build_app, json_response, raw_json, read_json, same
 from simulators._cache import DocCache
-from simulators._gen_aimsio import MARKUP_MODES, NRB_TYPES, VENDOR_GUIDS, VENDORS, nrb_total
 from simulators._limiter import Limiter, LimitMiddleware
+from simulators._nrb_import import MAX_ITEMS, import_nrbs
 from simulators._sqljson import array_of, flat, obj
 from simulators.data import Firm
 from simulators.settings import SimSettings
 
 PREFIX = "/rest/api/standard/v1"
-_DOC_TYPES = ("RECEIPT_AP_INVOICE", "RECEIPT_PACKING_SLIP", "RECEIPT_FIELD_TICKET", "RECEIPT_BOL")
 
 
 def _ms(column: str) -> str:
@@ -117,96 +112,6 @@ def _stubs_sql(dtype: str, source: str, guid: str, updated: str, order: str, bar
         f"SELECT '{{\"value\":' || {rows} || '}}', (SELECT count(*) FROM {source})"
 
 
-_WRITABLE: dict[str, tuple[str, str]] = {
-    "nrbExternalId": ("nrb_external_id", "str"), "nrbOriginReference": ("nrb_origin_reference", "str"),
-    "nrbWBSSharedIdentifier": ("nrb_wbs_shared_identifier", "str"), "nrbPONumber": ("nrb_po_number", "str"),
-    "nrbInvoiceNumber": ("nrb_invoice_number", "str"), "nrbInvoiceDate": ("nrb_invoice_date", "ms"),
-    "nrbName": ("nrb_name", "str"), "nrbDocumentType": ("nrb_document_type", "doc"),
-    "nrbAccountType": ("nrb_account_type", "account"), "nrbIsBillable": ("nrb_is_billable", "bool"),
-    "nrbRate": ("nrb_rate", "num"), "nrbQuantity": ("nrb_quantity", "num"), "nrbVendorTax": ("nrb_vendor_tax", "num"),
-    "nrbUpcharge": ("nrb_upcharge", "num"), "nrbMarkupAppliesOn": ("nrb_markup_applies_on", "markup"),
-    "nrbIsExported": ("nrb_is_exported", "bool"), "isInternal": ("is_internal", "bool"),
-    "nrbShouldReconcileWithPO": ("nrb_should_reconcile_with_po", "bool"), "nrbFileName": ("nrb_file_name", "str"),
-    "nrbNotes": ("nrb_notes", "str"),
-}
-_ENUMS = {"doc": _DOC_TYPES, "account": ("Billable", "Not Billable"), "markup": MARKUP_MODES}
-
-
-def _value(key: str, kind: str, value: Any) -> Any:
-    """One writable field's value, validated (numbers may be JSON numbers or numeric strings)."""
-    if value is None:
-        return None
-    if kind == "num":
-        try:
-            return Decimal(str(value)).quantize(Decimal("0.001"))
-        except (InvalidOperation, ValueError):
-            raise ValueError(f"{key} must be a number") from None
-    if kind == "bool" and isinstance(value, bool):
-        return value
-    if kind == "ms" and isinstance(value, int) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    if kind in ("str", *_ENUMS) and isinstance(value, str):
-        if kind in _ENUMS and value not in _ENUMS[kind]:
-            raise ValueError(f"{key} must be one of {', '.join(_ENUMS[kind])}")
-        return value
-    raise ValueError(f"{key} has an invalid value {value!r}")
-
-
-def _upsert(con: duckdb.DuckDBPyConnection, t: datetime, item: Any, user: str) -> str:
-    """Create or edit one NRB from a POST item; returns "created" or "edited" (ValueError: rejected)."""
-    if not isinstance(item, dict):
-        raise ValueError("each nrbList item must be an object")
-    row = None
-    for key, column in (("nrbGuid", "nrb_guid"), ("nrbExternalId", "nrb_external_id"),
-                        ("nrbOriginReference", "nrb_origin_reference")):
-        if row is None and isinstance(item.get(key), str):
-            cur = con.execute(f"SELECT * FROM aimsio_nrbs WHERE NOT deleted AND {column} = ? ORDER BY seq LIMIT 1",
-                              [item[key]])
-            found = cur.fetchall()
-            row = dict(zip([d[0] for d in cur.description], found[0], strict=True)) if found else None
-            if row is None and key == "nrbGuid":
-                raise ValueError(f"no NRB with nrbGuid {item[key]}")
-    new = row is None
-    row = row or {"nrb_guid": str(uuid.uuid4()), "nrb_created_at": t, "nrb_created_by_user_name": user,
-                  "nrb_created_by_full_name": user, "deleted": False, "nrb_is_exported": False, "is_internal": False,
-                  "nrb_should_reconcile_with_po": False, "nrb_markup_applies_on": "SUB_TOTAL",
-                  "seq": con.execute("SELECT max(seq) + 1 FROM aimsio_nrbs").fetchall()[0][0]}
-    row.update({column: _value(key, kind, item[key]) for key, (column, kind) in _WRITABLE.items() if key in item})
-    if "nrbJobOrderNumber" in item or new:
-        jobs = con.execute("SELECT job_schedule_guid FROM aimsio_jobs WHERE job_number = ?",
-                           [item.get("nrbJobOrderNumber")]).fetchall()
-        if not jobs:
-            raise ValueError(f"nrbJobOrderNumber must be an existing job number: {item.get('nrbJobOrderNumber')!r}")
-        row.update(nrb_job_order_number=item["nrbJobOrderNumber"], nrb_wbs_guid=jobs[0][0])
-    if "nrbVendorCode" in item or new:
-        if item.get("nrbVendorCode") not in VENDORS:
-            raise ValueError(f"nrbVendorCode must be an existing vendor company code: {item.get('nrbVendorCode')!r}")
-        code = item["nrbVendorCode"]
-        row.update(nrb_vendor_code=code, nrb_vendor_guid=VENDOR_GUIDS[VENDORS.index(code)])
-    if "nrbTypeName" in item or "nrbTypeUname" in item or new:
-        match = [tp for tp in NRB_TYPES if item.get("nrbTypeName") == tp[0] or item.get("nrbTypeUname") == tp[1]]
-        if not match:
-            raise ValueError("nrbTypeName or nrbTypeUname must name an existing NRB type")
-        row.update(nrb_type_name=match[0][0], nrb_type_uname=match[0][1])
-    if new and not (row.get("nrb_external_id") or row.get("nrb_origin_reference")):
-        raise ValueError("a new NRB needs nrbExternalId (or nrbOriginReference)")
-    if row.get("nrb_rate") is None or row.get("nrb_quantity") is None:
-        raise ValueError("nrbRate and nrbQuantity are required")
-    if "nrb_is_billable" in row and "nrb_account_type" not in row:
-        row["nrb_account_type"] = "Billable" if row["nrb_is_billable"] else "Not Billable"
-    row.setdefault("nrb_is_billable", row.get("nrb_account_type", "Billable") == "Billable")
-    row.setdefault("nrb_account_type", "Billable" if row["nrb_is_billable"] else "Not Billable")
-    row["nrb_total_after_markup"] = nrb_total(row["nrb_rate"], row["nrb_quantity"], row.get("nrb_vendor_tax"),
-                                              row.get("nrb_upcharge"), row.get("nrb_markup_applies_on"))
-    row["nrb_updated_at"] = t
-    if not new:
-        con.execute("DELETE FROM aimsio_nrbs WHERE nrb_guid = ?", [row["nrb_guid"]])
-    columns = [c for c in row if row[c] is not None]
-    con.execute(f"INSERT INTO aimsio_nrbs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                [row[c] for c in columns])
-    return "created" if new else "edited"
-
-
 def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     """The Aimsio simulator app over `firm`."""
     vendor = Vendor("aimsio", firm, settings or SimSettings())
@@ -245,23 +150,9 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
         items = (await read_json(request)).get("nrbList")
         if not isinstance(items, list):
             raise ApiError(400, "BAD_REQUEST", "body must be {\"nrbList\": [...]}")
-
-        def apply(con: duckdb.DuckDBPyConnection, t: datetime) -> dict[str, Any]:
-            done = {"created": 0, "edited": 0}
-            notices = []
-            for index, item in enumerate(items):
-                try:
-                    done[_upsert(con, t, item, user)] += 1
-                except ValueError as exc:
-                    notices.append({"index": index, "level": "ERROR", "message": str(exc)})
-            return {"dtype": "IntegrationImportResult", "id": 0, "guid": str(uuid.uuid4()),
-                    "importConfiguration": None, "numberOfEntitiesCreated": done["created"],
-                    "numberOfEntitiesEdited": done["edited"], "numberOfEntitiesEditedWithErrors": 0,
-                    "numberOfEntitiesNotImportedDueToErrors": len(notices), "extra": None, "notices": notices,
-                    "updatedAt": int(time.time() * 1000), "importResultType": None,
-                    "numberOfEntitiesImported": done["created"] + done["edited"]}
-
-        result = await vendor.db(firm.write, apply)
+        if len(items) > MAX_ITEMS:
+            raise ApiError(400, "TOO_MANY_ITEMS", f"at most {MAX_ITEMS} items in nrbList; got {len(items)}")
+        result = await vendor.db(firm.write, lambda con, t: import_nrbs(con, t, items, user), False)  # not sorted
         await vendor.delay(len(items))
         return json_response(result)
 

@@ -9,6 +9,7 @@
 - Envelope `{"deid_<e>": [rows], "deid_<e>_aggregate": {"aggregate": {"count", "sum": {...}}}}`, the
   aggregate over the whole filter; money JSON numbers with two decimals, timestamps `…Z`.
 - Details `GET /gql/v1/wip/{id}`, `/invoice/{id}`, `/payment/{id}` (seed vocabularies); 404 otherwise.
+- Records API (`/api/v1/records...`, seed 002): `_aiwyn_records.py`.
 - Every `/gql/v1/...` route is also served at `/v1/...` (the docs' curl examples). Errors are
   `{"error": {"code", "message"}}`. Pages and details are rendered to JSON inside DuckDB.
 """
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulators._aiwyn_records import records_routes
 from simulators._app import ApiError, Vendor, bearer_token, build_app, json_response, raw_json, read_json
 from simulators._cache import DocCache
 from simulators._keyset import KeyRange, KeysetIndex, ascending_orders, key_range
@@ -351,5 +353,6 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     ]
     routes = [Route("/v1/auth/token", token, methods=["POST"])]
     routes += [Route(prefix + path, fn, methods=[method]) for prefix in ("/gql/v1", "/v1") for path, fn, method in api]
+    routes += records_routes(vendor)
     return build_app(vendor, routes)
 

@@ -164,9 +164,9 @@ class SimulatorCluster:
 
     @property
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Vendor → request stats: requests, by_status, throttled (429s), peak_in_flight, peak_per_s,
-        faults; Aimsio adds its limiter's admitted / limited / admitted_peak_in_flight /
-        admitted_peak_per_s / queued_peak / max_wait_observed_s."""
+        """Vendor → request stats: requests, by_status, by_path (`"POST /api/v1/records"` → answers),
+        throttled (429s), peak_in_flight, peak_per_s, faults; Aimsio adds its limiter's admitted / limited /
+        admitted_peak_in_flight / admitted_peak_per_s / queued_peak / max_wait_observed_s."""
         return {v: app.state.vendor.stats.snapshot() for v, app in self.apps.items()}
 
 

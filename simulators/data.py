@@ -345,12 +345,14 @@ class Firm:
         """A read-only SQL query as an Arrow table."""
         return self._cursor().sql(sql, params=params or None).to_arrow_table()
 
-    def write(self, change: Callable[[duckdb.DuckDBPyConnection, datetime], T]) -> T:
+    def write(self, change: Callable[[duckdb.DuckDBPyConnection, datetime], T], reorder: bool = True) -> T:
         """Run `change(connection, t)` in one transaction under the write lock.
 
         `t` = max(latest update timestamp of any entity + 1 s, current UTC second): every row the change
         touches must get `t` as its update timestamp, so it sorts after everything that existed before.
         The firm's `now` advances to `t`, `stamp` becomes `t` and `version` moves on by 2 (odd meanwhile).
+        `reorder=False` skips re-appending rows stamped `t` (`SORTED_TABLES`): for a change that touches none
+        of those tables (the Records API's), it saves their scans.
         """
         with self._lock:
             t = max(self._latest() + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
@@ -359,7 +361,8 @@ class Firm:
                 self._con.execute("BEGIN TRANSACTION")
                 try:
                     result = change(self._con, t)
-                    self._reappend(self._con, t)
+                    if reorder:
+                        self._reappend(self._con, t)
                 except BaseException:
                     self._con.execute("ROLLBACK")
                     raise

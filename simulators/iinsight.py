@@ -51,6 +51,7 @@ from simulators._iinsight_billings import billings_route
 from simulators._iinsight_lists import PAGE_SIZE, StatusList, StatusPages, api_date, list_route, local_time
 from simulators._iinsight_payments import PAYMENTS
 from simulators._sqljson import array_of, flat, iso, obj
+from simulators._transfers import transfer_invoices
 from simulators.data import Firm
 from simulators.settings import SimSettings
 
@@ -223,20 +224,13 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
         form = await _form(request)
         employer, raw_ids = form.get("employer_id", ""), form.get("invoice_ids", "")
         ids = raw_ids.split(",")
-        if not employer.isdigit() or not raw_ids or not all(i.isdigit() for i in ids):
+        if not employer.isdigit() or not raw_ids or not all(i.isdigit() and len(i) < 19 for i in [employer, *ids]):
             raise ApiError(400, "invalid_request", "employer_id and invoice_ids (comma-separated ids) are required")
         if not await vendor.db(firm.query, "SELECT 1 FROM clients WHERE company_id = ?", [int(employer)]):
             raise ApiError(400, "invalid_request", f"unknown employer_id {employer}")
 
-        def move(con: Any, t: Any) -> list[int]:
-            found = {r[0] for r in con.execute(
-                f"SELECT invoice_id FROM iinsight_invoices WHERE invoice_id IN ({', '.join('?' * len(ids))})",
-                [int(i) for i in ids]).fetchall()}
-            con.execute(f"UPDATE iinsight_invoices SET company_id = ?, last_update_utc = ? WHERE invoice_id IN "
-                        f"({', '.join('?' * len(ids))})", [int(employer), t, *[int(i) for i in ids]]).fetchall()
-            return [int(i) for i in ids if int(i) in found]
-
-        moved = list(dict.fromkeys(await vendor.db(firm.write, move)))
+        moved = await vendor.db(firm.write, lambda con, t: transfer_invoices(con, t, int(employer),
+                                                                             [int(i) for i in ids]))
         await vendor.delay(len(moved))
         return json_response({"message": "Invoice(s) Transferred", "invoice_ids": ",".join(map(str, moved)),
                               "updated_count": len(moved), "inserted_count": 0})

@@ -80,6 +80,10 @@ class SimSettings:
     iinsight_username: str = "sim-user"
     iinsight_password: str = "sim-pass"
     faults: Faults = field(default_factory=Faults)
+    aiwyn_record_failures: frozenset[str] = frozenset()
+    """Aiwyn Records API fault knob: systemRef ids (`"A-7"`, or `"A-7:amount"` to name the error's field) whose
+    record writes fail with `VALIDATION_ERROR`, to test partial failures; `POST /_sim/records/failures` on the
+    Aiwyn app changes the set at run time."""
     endpoints_off: frozenset[str] = frozenset()
     endpoints_forbidden: frozenset[str] = frozenset()
     """Optional endpoints (CONTRACT.md "Optional endpoints") answering 404 / 403 from the start, named

@@ -12,7 +12,6 @@ become UTC timestamps.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -20,8 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources import DltResource
 
+from sources._deletions import DELETIONS, deletion_rows
 from sources._http import BadPayload, HttpSettings, RequestStats, Session
 from sources._incremental import children, emit, parse_start_date, unreadable
+from sources._vendor import guarded, why_unavailable
 from sources.aimsio import settings
 from sources.aimsio.client import aimsio_client, stub_list
 
@@ -30,53 +31,45 @@ DETAIL_BATCH = 100  # details fetched per batch (bounded memory; the rate limit 
 
 @dlt.source(name="aimsio", max_table_nesting=0)
 def aimsio(
-    base_url: str = dlt.config.value,
-    username: str = dlt.secrets.value,
-    password: str = dlt.secrets.value,
+    base_url: str,
+    username: str,
+    password: str,
     start_date: str = settings.DEFAULT_START_DATE,
-    rate_per_s: float = settings.RATE_PER_S,
-    max_in_flight: int = settings.MAX_IN_FLIGHT,
-    timeout_s: float = 30.0,
-    max_attempts: int = 8,
-    backoff_max_s: float = 30.0,
+    http: HttpSettings = HttpSettings(settings.MAX_IN_FLIGHT, settings.RATE_PER_S),  # noqa: B008 (frozen)
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
-    """The Aimsio resources ``nrbs`` (+ ``nrb_children``, ``deletions``) and ``job_orders``.
+    """The Aimsio resources ``nrbs`` (+ ``nrb_children``, ``deletions``) and ``job_orders`` (optional: an
+    endpoint the user cannot use leaves it out, see :func:`sources._vendor.guarded`).
+
+    Built by :class:`sources.aimsio.vendor.Aimsio` from the ``[sources.aimsio]`` keys (:data:`settings.SETTINGS`).
 
     Args:
         base_url: e.g. ``https://sandbox.aimsio.com`` (``SOURCES__AIMSIO__BASE_URL``).
         username, password: an integration user with API permissions (``SOURCES__AIMSIO__USERNAME``/``PASSWORD``).
         start_date: the first run only loads objects updated at or after it (``SOURCES__AIMSIO__START_DATE``).
-        rate_per_s, max_in_flight: client-side limits (the API's documented 10/s and 10 parallel calls).
-        timeout_s: seconds before a request times out (and is retried).
-        max_attempts, backoff_max_s: tries per request, and the longest wait between two (seconds).
+        http: timeouts, tries, backoff and the client-side limits (the API's documented 10/s and 10 in flight).
         tally: per-resource counters filled while extracting.
 
     Raises:
         ConfigError: malformed ``start_date``; (on extract) refused credentials or unreachable base URL.
     """
     start_ms = int(parse_start_date(start_date, "SOURCES__AIMSIO__START_DATE").timestamp() * 1000)
-    http = HttpSettings(
-        max_in_flight=max_in_flight,
-        rate_per_s=rate_per_s,
-        timeout_s=timeout_s,
-        max_attempts=max_attempts,
-        backoff_max_s=backoff_max_s,
-    )
     session = Session(lambda: aimsio_client(base_url, username, password, http))
     tally = {} if tally is None else tally
 
     def sync_entity(name: str) -> Iterator[Any]:
         """Stub list -> details of what changed -> rows; vanished objects -> ``deletions``."""
-        path, spec = settings.ENTITIES[name]
+        entity, spec = settings.ENTITIES[name]
         stats = tally.setdefault(name, RequestStats())
         state = dlt.current.resource_state()
         loaded: dict[str, int] = state.setdefault("loaded", {})
         deleted: dict[str, int] = state.setdefault("deleted", {})
         try:
-            stubs = settings.STUBS.to_arrow(session.run(lambda client: stub_list(client, path, stats)))
+            stubs = settings.STUBS.to_arrow(session.run(lambda client: stub_list(client, entity.path, stats)))
         except BadPayload as exc:  # nothing to compare with: no details, no deletions; next run tries again
             yield from emit(unreadable(spec, exc), stats, "aimsio")
+            if not entity.core:
+                stats.unavailable = why_unavailable(exc, entity)
             return
         yield from emit(_no_rows(stubs), stats, "aimsio")
         current = dict(zip(stubs.table["guid"].to_pylist(), _millis(stubs.table["updated_at"]), strict=True))
@@ -84,7 +77,7 @@ def aimsio(
         vanished = [g for g in loaded if g not in current]
         for i in range(0, len(changed), DETAIL_BATCH):
             batch = changed[i : i + DETAIL_BATCH]
-            urls = [f"{settings.PREFIX}/{path}/{guid}" for guid in batch]
+            urls = [f"{entity.path}/{guid}" for guid in batch]
             found = session.run(lambda client, urls=urls: client.details(urls, stats))
             gone = [g for g, d in zip(batch, found, strict=True) if d is None]
             vanished.extend(g for g in gone if g in loaded)
@@ -103,15 +96,18 @@ def aimsio(
         back = [g for g in current if g in deleted and g in loaded]
         yield from _deletions(name, vanished, back, loaded, deleted, stats)
 
+    def guarded_entity(name: str) -> Iterator[Any]:
+        yield from guarded(settings.ENTITIES[name][0], sync_entity(name), tally.setdefault(name, RequestStats()))
+
     @dlt.resource(name="nrbs", primary_key="nrb_guid", write_disposition="merge")
     def nrbs() -> Iterator[Any]:
         """NRBs (``/NonRecurringBillableItem``), their ``nrbChildren`` (table ``nrb_children``)."""
-        yield from sync_entity("nrbs")
+        yield from guarded_entity("nrbs")
 
     @dlt.resource(name="job_orders", primary_key="job_guid", write_disposition="merge")
     def job_orders() -> Iterator[Any]:
-        """Job orders (``/JobOrder``): job number, name and client of the NRBs."""
-        yield from sync_entity("job_orders")
+        """Job orders (``/JobOrder``): job number, name and client of the NRBs (optional)."""
+        yield from guarded_entity("job_orders")
 
     return nrbs, job_orders
 
@@ -125,21 +121,17 @@ def _deletions(
     stats: RequestStats,
 ) -> Iterator[Any]:
     """Rows for table ``deletions``: vanished objects get ``deleted_at`` now, returned ones ``None``."""
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    rows = []
-    for guid in vanished:
-        last = loaded.pop(guid, None)
-        deleted[guid] = now_ms
-        rows.append({"entity": entity, "guid": guid, "deleted_at": now_ms, "last_updated_at": last})
-    for guid in back:
-        deleted.pop(guid, None)
-        rows.append({"entity": entity, "guid": guid, "deleted_at": None, "last_updated_at": loaded[guid]})
+    rows = deletion_rows(entity, {g: loaded.pop(g, None) for g in vanished}, {g: loaded[g] for g in back})
+    for row in rows:
+        if row["deleted_at"] is None:
+            deleted.pop(row["guid"], None)
+        else:
+            deleted[row["guid"]] = row["deleted_at"]
     if rows:
-        hints = dlt.mark.make_hints(
-            table_name="deletions", write_disposition="merge", primary_key=settings.DELETIONS.primary_key
-        )
+        key = DELETIONS.primary_key
+        hints = dlt.mark.make_hints(table_name="deletions", write_disposition="merge", primary_key=key)
         stats.deleted += len(vanished)
-        yield dlt.mark.with_hints(settings.DELETIONS.to_arrow(rows).table, hints, create_table_variant=True)
+        yield dlt.mark.with_hints(DELETIONS.to_arrow(rows).table, hints, create_table_variant=True)
 
 
 def _millis(column: Any) -> list[int]:

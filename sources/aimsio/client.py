@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from sources._http import ApiClient, BasicAuth, HttpSettings, RequestStats, SourceError
-from sources.aimsio import settings
 
 
 def aimsio_client(base_url: str, username: str, password: str, http: HttpSettings) -> ApiClient:
@@ -25,14 +24,19 @@ def aimsio_client(base_url: str, username: str, password: str, http: HttpSetting
     )
 
 
-async def stub_list(client: ApiClient, entity_path: str, tally: RequestStats) -> list[Any]:
-    """``GET /<Entity>``: every object's ``{dtype, guid|id, updatedAt}``; the API sends either a bare array
-    (the intro's prose) or ``{"value": [...]}`` (the endpoint's example): both are accepted."""
-    body = await client.request("GET", f"{settings.PREFIX}/{entity_path}", tally=tally)
+async def stub_list(client: ApiClient, path: str, tally: RequestStats) -> list[Any]:
+    """``GET <prefix>/<Entity>`` (``path``): every object's ``{dtype, guid|id, updatedAt}``; the API sends either
+    a bare array (the intro's prose) or ``{"value": [...]}`` (the endpoint's example): both are accepted.
+
+    Raises:
+        EndpointUnavailable: the endpoint answered 403, 404, 405 or 501 (see :class:`sources._http.ApiClient`).
+        SourceError: an answer that is JSON but neither shape.
+    """
+    body = await client.request("GET", path, tally=tally)
     if isinstance(body, dict) and isinstance(body.get("value"), list):
         body = body["value"]
     if not isinstance(body, list):
-        raise SourceError(f"aimsio: {entity_path} list is neither an array nor {{'value': [...]}}")
+        raise SourceError(f"aimsio: {path} list is neither an array nor {{'value': [...]}}")
     for stub in body:
         if isinstance(stub, dict) and "guid" not in stub and "id" in stub:
             stub["guid"] = stub["id"]

@@ -1,11 +1,25 @@
 """Aimsio API constants and table specs (seed 003; aimsio.md; CONTRACT.md "Aimsio")."""
 
 from sources._arrow import Bool, Decimal, EpochMillis, Field, Int, Json, TableSpec, Text
+from sources._config import Setting, with_http
+from sources._vendor import Entity
 
 PREFIX = "/rest/api/standard/v1"
+NRB_IMPORT_PATH = f"{PREFIX}/NRB"  # POST {"nrbList": [...]} (seed 003, CONTRACT.md "Aimsio NRB import")
+NRBS_PER_REQUEST = 100
 DEFAULT_START_DATE = "2000-01-01"
 RATE_PER_S = 10.0  # "limited once calls exceed 10 per second"
 MAX_IN_FLIGHT = 10  # "up to 10 parallel calls"
+
+SETTINGS = with_http(
+    Setting("base_url", doc="e.g. https://sandbox.aimsio.com"),
+    Setting("username", secret=True, doc="integration user (HTTP Basic)"),
+    Setting("password", secret=True, doc="its password"),
+    Setting("start_date", DEFAULT_START_DATE, doc="first run loads objects updated since this ISO date"),
+    Setting("rate_per_s", RATE_PER_S, doc="request starts per second (the API allows 10)"),
+    Setting("max_in_flight", MAX_IN_FLIGHT, doc="concurrent requests (the API allows 10)"),
+)
+"""``[sources.aimsio]`` keys (``SOURCES__AIMSIO__<KEY>``); see :mod:`sources._config`."""
 
 MONEY = Decimal()
 QUANTITY = Decimal(18, 3)  # the API sends "1.000", "750.000"
@@ -97,16 +111,17 @@ JOB_ORDERS = TableSpec(
     newest_wins="job_updated_at",
 )
 
-# Soft deletes: one row per record that vanished from a stub list (``deleted_at`` null once it is back).
-DELETIONS = TableSpec(
-    "deletions",
-    ("entity", "guid"),
-    (
-        Field("entity", Text(), required=True),
-        Field("guid", Text(), required=True),
-        Field("deleted_at", EpochMillis()),
-        Field("last_updated_at", EpochMillis()),
-    ),
+NRB_ENTITY = Entity("nrbs", f"{PREFIX}/NonRecurringBillableItem", "nrb_guid", "nrb_updated_at")
+JOB_ORDER_ENTITY = Entity(
+    "job_orders",
+    f"{PREFIX}/JobOrder",
+    "job_guid",
+    "job_updated_at",
+    core=False,  # GET-all JobOrder is only inferred from the docs (aimsio.md §6), and needs its own permission
+    fallback="NRB client names fall back to the job number",
 )
-
-ENTITIES = {"nrbs": ("NonRecurringBillableItem", NRBS), "job_orders": ("JobOrder", JOB_ORDERS)}
+ENTITIES: dict[str, tuple[Entity, TableSpec]] = {
+    "nrbs": (NRB_ENTITY, NRBS),
+    "job_orders": (JOB_ORDER_ENTITY, JOB_ORDERS),
+}
+"""Entity name -> (the entity, its table spec); NRBs are core, job orders only enrich."""

@@ -23,28 +23,25 @@ from sources.aiwyn.client import aiwyn_client, changed_rows, with_details
 
 @dlt.source(name="aiwyn", max_table_nesting=0)
 def aiwyn(
-    base_url: str = dlt.config.value,
-    jwt_api_key: str = dlt.secrets.value,
+    base_url: str,
+    jwt_api_key: str,
     start_date: str = settings.DEFAULT_START_DATE,
     lag_seconds: int = int(settings.DEFAULT_LAG.total_seconds()),
-    max_in_flight: int = 8,
     page_size: int = settings.PAGE_SIZE,
-    timeout_s: float = 30.0,
-    max_attempts: int = 8,
-    backoff_max_s: float = 30.0,
+    http: HttpSettings = HttpSettings(),  # noqa: B008 (frozen)
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The Aiwyn resources ``wip``, ``invoices`` (+ ``invoice_line_items``) and ``payments``.
+
+    Built by :class:`sources.aiwyn.vendor.Aiwyn` from the ``[sources.aiwyn]`` keys (:data:`settings.SETTINGS`).
 
     Args:
         base_url: API host, e.g. ``https://demo.api.aiwyn.ai`` (``SOURCES__AIWYN__BASE_URL``).
         jwt_api_key: key exchanged at ``/v1/auth/token`` for a 1-hour JWT (``SOURCES__AIWYN__JWT_API_KEY``).
         start_date: ISO date the first run reads changes from (``SOURCES__AIWYN__START_DATE``).
         lag_seconds: how far behind the watermark each run re-reads (late or same-second changes).
-        max_in_flight: concurrent requests to Aiwyn (politeness budget); also the keyset slices.
         page_size: rows per search request (1..1000).
-        timeout_s: seconds before a request times out (and is retried).
-        max_attempts, backoff_max_s: tries per request, and the longest wait between two (seconds).
+        http: timeouts, tries, backoff and ``max_in_flight`` (concurrent requests, also the keyset slices).
         tally: per-resource counters filled while extracting (requests, rows, quarantined).
 
     Raises:
@@ -52,9 +49,7 @@ def aiwyn(
     """
     start = parse_start_date(start_date, "SOURCES__AIWYN__START_DATE")
     lag = timedelta(seconds=lag_seconds)
-    http = HttpSettings(
-        max_in_flight=max_in_flight, timeout_s=timeout_s, max_attempts=max_attempts, backoff_max_s=backoff_max_s
-    )
+    max_in_flight = http.max_in_flight
     session = Session(lambda: aiwyn_client(base_url, jwt_api_key, http))
     tally = {} if tally is None else tally
 

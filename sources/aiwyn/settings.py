@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from sources._arrow import Bool, Decimal, Enum, Field, Int, TableSpec, Text, Timestamp
+from sources._config import Setting, with_http
 
 TOKEN_PATH = "/v1/auth/token"
 SEARCH_PATHS = {
@@ -11,11 +12,26 @@ SEARCH_PATHS = {
     "payments": "/gql/v1/payments/search",
 }
 INVOICE_DETAIL_PATH = "/gql/v1/invoice/{id}"
+RECORDS_PATH = "/api/v1/records"  # Records API (seed 002, CONTRACT.md "Aiwyn Records API")
+RECORD_TYPES_PATH = "/api/v1/records/types"
+RECORD_SCHEMA_PATH = "/api/v1/records/schema/{type}"
+CUSTOM_TYPES_PATH = "/api/v1/records/custom"
+RECORDS_PER_REQUEST = 100  # more → 400 TOO_MANY_RECORDS
+RECORDS_PAGE_SIZE = 1000  # the records list's maximum pageSize
 PAGE_SIZE = 1000  # the search endpoints' maximum
 DEFAULT_START_DATE = "2000-01-01"
 DEFAULT_LAG = timedelta(minutes=5)
 
 MONEY = Decimal()
+
+SETTINGS = with_http(
+    Setting("base_url", doc="API host, e.g. https://demo.api.aiwyn.ai"),
+    Setting("jwt_api_key", secret=True, doc="API key exchanged at /v1/auth/token for a 1-hour JWT"),
+    Setting("start_date", DEFAULT_START_DATE, doc="first run reads changes since this ISO date"),
+    Setting("lag_seconds", int(DEFAULT_LAG.total_seconds()), doc="re-read window behind the watermark (s)"),
+    Setting("page_size", PAGE_SIZE, doc="rows per search request (1..1000)"),
+)
+"""``[sources.aiwyn]`` keys (``SOURCES__AIWYN__<KEY>``); see :mod:`sources._config`."""
 
 WIP = TableSpec(
     "wip",

@@ -26,21 +26,21 @@ from sources.iinsight.client import iinsight_client, invoice_pages
 
 @dlt.source(name="iinsight", max_table_nesting=0)
 def iinsight(
-    base_url: str = dlt.config.value,
-    client_id: str = dlt.secrets.value,
-    client_secret: str = dlt.secrets.value,
-    username: str = dlt.secrets.value,
-    password: str = dlt.secrets.value,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    username: str,
+    password: str,
     api_version: int = 1,
     start_date: str = settings.DEFAULT_START_DATE,
     lag_seconds: int = int(settings.DEFAULT_LAG.total_seconds()),
-    max_in_flight: int = 8,
-    timeout_s: float = 30.0,
-    max_attempts: int = 8,
-    backoff_max_s: float = 30.0,
+    http: HttpSettings = HttpSettings(),  # noqa: B008 (frozen)
     tally: dict[str, RequestStats] | None = None,
 ) -> Sequence[DltResource]:
     """The iinsight resource ``invoices`` (+ ``invoice_items``).
+
+    Built by :class:`sources.iinsight.vendor.Iinsight` from the ``[sources.iinsight]`` keys
+    (:data:`settings.SETTINGS`).
 
     Args:
         base_url: regional host, e.g. ``https://api-usa.iinsightonline.com`` (``SOURCES__IINSIGHT__BASE_URL``).
@@ -49,9 +49,7 @@ def iinsight(
         api_version: 1 (``/api1``, default) or 2 (``/api2``, ISO dates, ``reversed`` status, ``cost_id``).
         start_date: first-run ``modified_since`` (``SOURCES__IINSIGHT__START_DATE``).
         lag_seconds: how far behind the watermark each run re-reads.
-        max_in_flight: pages fetched ahead concurrently (politeness budget).
-        timeout_s: seconds before a request times out (and is retried).
-        max_attempts, backoff_max_s: tries per request, and the longest wait between two (seconds).
+        http: timeouts, tries, backoff and ``max_in_flight`` (pages fetched ahead concurrently).
         tally: per-resource counters filled while extracting.
 
     Raises:
@@ -62,9 +60,7 @@ def iinsight(
     start = parse_start_date(start_date, "SOURCES__IINSIGHT__START_DATE")
     lag = timedelta(seconds=lag_seconds)
     invoice_spec, item_spec = settings.invoice_specs(api_version)
-    http = HttpSettings(
-        max_in_flight=max_in_flight, timeout_s=timeout_s, max_attempts=max_attempts, backoff_max_s=backoff_max_s
-    )
+    max_in_flight = http.max_in_flight
     session = Session(lambda: iinsight_client(base_url, client_id, client_secret, username, password, http))
     tally = {} if tally is None else tally
 

@@ -15,10 +15,15 @@ from sources._arrow import (
     Text,
     Timestamp,
 )
+from sources._config import Setting, with_http
+from sources._vendor import Entity
 
 LOGIN_PATH = "/auth/login"
 REFRESH_PATH = "/auth/refresh"
 INVOICES_PATH = {1: "/api1/invoices", 2: "/api2/invoices"}
+BILLED_TO_PATH = "/api1/invoices/billed_to"  # seed 004 §2 (page, limit 1..1000, fields required)
+TRANSFER_PATH = "/api1/invoices/transfer"  # seed 004 §3 (PUT, form employer_id + invoice_ids)
+BILLED_TO_PAGE_SIZE = 1000
 STATUSES = {1: ("active", "voided"), 2: ("active", "voided", "reversed")}
 PAGE_SIZE = 100  # fixed by the API; a shorter page is the last
 DEFAULT_START_DATE = "2000-01-01"
@@ -26,6 +31,23 @@ DEFAULT_LAG = timedelta(minutes=5)
 MAX_PASSES = 3  # re-scans when rows changed while paging (page-number paging can skip rows then)
 
 MONEY = Decimal()
+
+SETTINGS = with_http(
+    Setting("base_url", doc="regional host, e.g. https://api-usa.iinsightonline.com"),
+    Setting("client_id", secret=True, doc="API client (Basic auth on /auth/login)"),
+    Setting("client_secret", secret=True, doc="its secret"),
+    Setting("username", secret=True, doc="the iinsight user the API acts as"),
+    Setting("password", secret=True, doc="its password"),
+    Setting("api_version", 1, doc="1 (/api1, DD-MM-YYYY dates) or 2 (/api2, ISO dates, reversed status)"),
+    Setting("start_date", DEFAULT_START_DATE, doc="first run's modified_since (ISO date)"),
+    Setting("lag_seconds", int(DEFAULT_LAG.total_seconds()), doc="re-read window behind the watermark (s)"),
+)
+"""``[sources.iinsight]`` keys (``SOURCES__IINSIGHT__<KEY>``); see :mod:`sources._config`."""
+
+INVOICE_ENTITY = Entity("invoices", "/api{api_version}/invoices", "invoice_id", "last_update_utc", money="total",
+                        reconcile=True)
+"""Invoices (core); ``path`` is formatted with the config (``api_version``). Reconciled: v1 lists only active
+and voided invoices, so a reversal just disappears."""
 
 
 def invoice_specs(api_version: int) -> tuple[TableSpec, TableSpec]:

@@ -8,7 +8,7 @@
 --   valid_from / valid_to: the source's change timestamps (Aiwyn `updatedAt`, iinsight `last_update_utc`);
 --     valid in [valid_from, valid_to), valid_to null for the current version (is_current);
 --   version_number: 1 = the first version we saw, taken as valid since the beginning of time.
--- See facts.int_aiwyn__invoice_versions for how versions are built. The version as of the end of UTC day
+-- See sql/templates/scd2_versions.sql for how versions are built. The version as of the end of UTC day
 -- D: (version_number = 1 or valid_from < D + 1 day) and (valid_to is null or valid_to >= D + 1 day).
 
 with

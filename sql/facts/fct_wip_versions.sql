@@ -9,7 +9,8 @@
 -- Aiwyn: every version of every entry. Aimsio: the versions in which the NRB is WIP (top-level, billable,
 -- not internal; billed ones too, billed at their value); validity ranges are computed over all of the
 -- NRB's versions first, so an NRB that was not WIP at a date (e.g. not yet billable) has no row valid
--- then. Whether an NRB is a child (nrb_children), and its job and client, are today's.
+-- then. Whether an NRB is a child (nrb_children), and its job and client, are today's (the job number when
+-- its job order is unknown).
 
 with
 
@@ -60,7 +61,7 @@ aimsio_versions as (
     select
         'aimsio' as source_system,
         nrbs.nrb_guid as wip_id,
-        int_aimsio__jobs.client_name,
+        coalesce(int_aimsio__jobs.client_name, nrbs.job_number) as client_name,
         coalesce(int_aimsio__jobs.job_name, nrbs.job_number) as job,
         'NRB' as wip_type,
         nrbs.created_date as logged_date,

@@ -1,6 +1,7 @@
 -- Aimsio NRBs that are work in progress today: top-level (children are the breakdown of an AP-invoice
 -- parent whose total already covers them), billable, not internal, not deleted; billed or not
--- (`is_billed`: billed into an invoice, `billed_in_guid`). With the job and client of their job order.
+-- (`is_billed`: billed into an invoice, `billed_in_guid`). With the job and client of their job order; an
+-- NRB whose job order is unknown (the optional JobOrder endpoint unavailable) shows its job number as both.
 -- One row per NRB, valued at `total_after_markup`.
 
 with
@@ -37,7 +38,7 @@ eligible_nrbs as (
 final as (
     select
         eligible_nrbs.nrb_guid,
-        int_aimsio__jobs.client_name,
+        coalesce(int_aimsio__jobs.client_name, eligible_nrbs.job_number) as client_name,
         eligible_nrbs.job_number,
         coalesce(int_aimsio__jobs.job_name, eligible_nrbs.job_number) as job_name,
         eligible_nrbs.nrb_name,

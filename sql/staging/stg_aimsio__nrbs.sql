@@ -1,8 +1,8 @@
 -- Aimsio non-recurring billable items (NRBs), one row per NRB as listed by Aimsio.
 -- also built over aimsio.nrbs_history as stg_aimsio__nrbs_history: every version the source loaded, one row
 -- per (nrb_guid, updated_at), with exactly these columns (pipelines.models.history_model); its `is_deleted` /
--- `deleted_at` are the deletion state today (deletions keep no history). The versions and their validity
--- ranges are built in facts.int_aimsio__nrb_versions.
+-- `deleted_at` are the deletion state today (deletions keep no history).
+-- versions in facts.int_aimsio__nrb_versions by nrb_guid
 -- The only join: `is_deleted` / `deleted_at` from the soft deletes in `aimsio.deletions`
 -- (an NRB that vanished from Aimsio's list; a row whose `deleted_at` is null means it came back).
 

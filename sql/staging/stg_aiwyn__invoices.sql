@@ -1,8 +1,8 @@
 -- Aiwyn invoices, one row per invoice.
 -- also built over aiwyn.invoices_history as stg_aiwyn__invoices_history: every version the source loaded, one
 -- row per (invoice_id, updated_at), with exactly these columns (pipelines.models.history_model); its
--- `is_deleted` / `deleted_at` are the deletion state today (deletions keep no history). The versions and
--- their validity ranges are built in facts.int_aiwyn__invoice_versions.
+-- `is_deleted` / `deleted_at` are the deletion state today (deletions keep no history).
+-- versions in facts.int_aiwyn__invoice_versions by invoice_id
 -- `invoice_date` / `due_date` are the UTC calendar dates of the vendor's timestamps
 -- (a due timestamp of 2024-12-31T23:59:59Z is due 2024-12-31).
 -- The only join: `is_deleted` / `deleted_at` from the soft deletes in `aiwyn.deletions` (entity 'invoices', the

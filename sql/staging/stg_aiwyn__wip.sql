@@ -1,8 +1,8 @@
 -- Aiwyn WIP entries (time, expense, fixed fee, disbursement), one row per entry.
 -- also built over aiwyn.wip_history as stg_aiwyn__wip_history: every version the source loaded, one row per
 -- (wip_entry_id, updated_at), with exactly these columns (pipelines.models.history_model); its `is_deleted`
--- / `deleted_at` are the deletion state today (deletions keep no history). The versions and their validity
--- ranges are built in facts.int_aiwyn__wip_versions.
+-- / `deleted_at` are the deletion state today (deletions keep no history).
+-- versions in facts.int_aiwyn__wip_versions by wip_entry_id
 -- Timestamps stay UTC instants (`*_at`); `logged_date` is the UTC calendar date of `logged_at`.
 -- The only join: `is_deleted` / `deleted_at` from the soft deletes in `aiwyn.deletions` (entity 'wip', the id
 -- as text; see stg_aiwyn__invoices).

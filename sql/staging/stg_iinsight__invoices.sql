@@ -1,8 +1,8 @@
 -- iinsight invoices, one row per invoice. `bill_to_name` (the API's `to`) is the debtor.
 -- also built over iinsight.invoices_history as stg_iinsight__invoices_history: every version the source
 -- loaded, one row per (invoice_id, updated_at), with exactly these columns (pipelines.models.history_model);
--- its `is_deleted` / `deleted_at` are the deletion state today (deletions keep no history). The versions and
--- their validity ranges are built in facts.int_iinsight__invoice_versions.
+-- its `is_deleted` / `deleted_at` are the deletion state today (deletions keep no history).
+-- versions in facts.int_iinsight__invoice_versions by invoice_id
 -- `amount_payable` (`total_amount_payable`) is what is still owed today; there is no payments table yet.
 -- The only join: `is_deleted` / `deleted_at` from the soft deletes in `iinsight.deletions` (entity 'invoices'):
 -- an invoice that vanished from iinsight's full id list (`arwip sync --reconcile`; on API v1 also a reversed

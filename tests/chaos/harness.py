@@ -1,6 +1,6 @@
 """Running ``arwip sync`` as a child process against a simulator cluster, and killing it on cue.
 
-Every sync of the chaos tests runs as its own process (``tests/chaos/_arwip.py``, the real CLI), so that
+Every sync of the chaos tests runs as its own process (the real CLI, ``pipelines.cli:app``), so that
 ``kill -9`` hits a real ``arwip sync`` and nothing a failed run leaves behind lives on in the test process.
 Shared by ``tests/chaos/`` and ``bench/soak.py``.
 """
@@ -23,7 +23,8 @@ from simulators import SimulatorCluster
 NOW = datetime(2026, 6, 30, 12, 0, 0, tzinfo=UTC)
 """The clock of the chaos tests' generated firms (as in ``tests/conftest.py``): deterministic data."""
 REPO = Path(__file__).resolve().parents[2]
-LAUNCHER = Path(__file__).resolve().with_name("_arwip.py")
+LAUNCHER = ("-c", "from pipelines.cli import app; app(prog_name='arwip')")
+"""``python <LAUNCHER> <args>`` runs ``arwip <args>``."""
 HANG_GRACE_S = 20.0
 """How long a sync may take to exit after printing its ``error:`` line before it counts as hung."""
 
@@ -38,6 +39,14 @@ def sync_env(cluster: SimulatorCluster | None = None, **extra: str | float | int
         env.update(cluster.credentials)
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def fast_retries(backoff_max_s: float, **extra: str | float | int) -> dict[str, str | float | int]:
+    """Config keys capping every source's retry backoff at ``backoff_max_s`` seconds (``SOURCES__<SOURCE>__
+    BACKOFF_MAX_S``), so that tests of failing requests do not wait 30 s; plus ``extra``."""
+    from sources import registry
+
+    return {**{f"SOURCES__{name.upper()}__BACKOFF_MAX_S": backoff_max_s for name in registry.names()}, **extra}
 
 
 def total_requests(cluster: SimulatorCluster) -> int:
@@ -128,7 +137,7 @@ def run_arwip(
     argv = [str(a) for a in args]
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, str(LAUNCHER), *argv], env=env, cwd=cwd, stdout=subprocess.PIPE,
+        [sys.executable, *LAUNCHER, *argv], env=env, cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
     )
     out: list[str] = []

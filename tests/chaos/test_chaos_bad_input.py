@@ -21,7 +21,7 @@ import pytest
 
 from simulators import Firm, SimSettings, SimulatorCluster
 from tests.chaos.asgi import Intercept, params
-from tests.chaos.harness import NOW, SyncResult, run_sync, sync_env
+from tests.chaos.harness import NOW, SyncResult, fast_retries, run_sync, sync_env
 from tests.chaos.reconcile import reconcile
 
 BAD_WIP_ID = 100005  # its type becomes OVERTIME (unknown) in the store
@@ -156,7 +156,7 @@ def test_answers_that_are_not_json_are_quarantined_and_read_again_next_run(clust
 
     sims = cluster(firm, before={vendor: maintenance(vendor) for vendor in broken})
     db = tmp_path / "w.duckdb"
-    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, **fast_retries(0.05))
 
     first = run_sync(db, env)
     assert first.returncode == 0 and "Traceback" not in first.output, first.describe()
@@ -205,7 +205,7 @@ def test_an_unreadable_id_page_skips_reconciling_instead_of_flagging_records_tha
 
     sims = cluster(firm, before={"iinsight": before})
     db = tmp_path / "w.duckdb"
-    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=1, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=1, **fast_retries(0.05))
     assert run_sync(db, env).returncode == 0
     down[0] = True
     result = run_sync(db, env)
@@ -244,7 +244,7 @@ def test_a_record_never_served_as_json_is_read_again_from_itself_not_from_the_st
     sims = cluster(firm, before={"aiwyn": before})
     sims.apps["aiwyn"].after = after
     db = tmp_path / "w.duckdb"
-    env = sync_env(sims, SOURCES__AIWYN__LAG_SECONDS=300, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+    env = sync_env(sims, SOURCES__AIWYN__LAG_SECONDS=300, **fast_retries(0.05))
     for _ in range(2):
         listed.append(set())
         result = run_sync(db, env, "--source", "aiwyn")
@@ -286,7 +286,7 @@ def test_an_iinsight_page_never_served_as_json_caps_the_watermark_at_the_page_be
     sims = cluster(firm, before={"iinsight": before}, after={"iinsight": after})
     db = tmp_path / "w.duckdb"
     env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, SOURCES__IINSIGHT__LAG_SECONDS=300,
-                   ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+                   **fast_retries(0.05))
     first = run_sync(db, env, "--source", "iinsight")
     assert first.returncode == 0 and "1 record(s) quarantined" in first.stderr, first.describe()
     assert {a["page"] for a in asked} >= {"1", "2", "3", "4"}  # paging went on past the unreadable page
@@ -324,7 +324,7 @@ def test_a_row_moved_onto_an_unreadable_iinsight_page_still_triggers_the_re_scan
     sims = cluster(firm, before={"iinsight": before}, after={"iinsight": after})
     db = tmp_path / "w.duckdb"
     env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=2, SOURCES__IINSIGHT__MAX_IN_FLIGHT=1,
-                   ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.05)
+                   **fast_retries(0.05))
     first = run_sync(db, env, "--source", "iinsight")
     assert first.returncode == 0 and "quarantined" in first.stderr, first.describe()
     with duckdb.connect(str(db), read_only=True) as con:

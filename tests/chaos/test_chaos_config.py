@@ -1,7 +1,7 @@
 """Bad configuration: ``arwip sync`` says in one clear line which key to fix, exits 2, shows no traceback,
 and does not hang.
 
-The unreachable-URL case caps the retry backoff (``ARWIP_TEST_HTTP_BACKOFF_MAX_S``, see ``_arwip.py``): with
+The unreachable-URL case caps the retry backoff (``SOURCES__<SOURCE>__BACKOFF_MAX_S``, ``harness.fast_retries``): with
 the product's 8 attempts and 30 s backoff cap, a refused connection takes ~15-30 s to be given up on.
 """
 
@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from tests.chaos.harness import run_sync, sync_env
+from tests.chaos.harness import fast_retries, run_sync, sync_env
 
 
 def _closed_port() -> int:
@@ -50,7 +50,7 @@ XFAIL: dict[str, str] = {}
 def test_bad_configuration_is_one_clear_error(cluster, tmp_path, case):
     source, change, key = CASES[case]
     sims = cluster("tiny")
-    env = change(sync_env(sims, ARWIP_TEST_HTTP_BACKOFF_MAX_S=0.2))
+    env = change(sync_env(sims, **fast_retries(0.2)))
     result = run_sync(tmp_path / "w.duckdb", env, "--source", source)
     assert not result.hung and "Traceback" not in result.output, result.describe()
     assert key in result.error_message(), result.describe()

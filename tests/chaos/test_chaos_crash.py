@@ -40,7 +40,8 @@ def test_kill_9_between_normalize_commit_and_cleanup_is_recovered(cluster, tmp_p
     """dlt's normalize step commits a package to ``load/normalized/<id>`` and then deletes its extracted copy
     (``normalize/extracted/<id>``); ``kill -9`` between the two leaves both. The chaos rounds met this state
     (kill on the first normalized package); it is rebuilt here deterministically from the real files."""
-    from pipelines.sync import SOURCES, make_pipeline
+    from pipelines.warehouse import make_pipeline
+    from sources import registry
 
     firm = Firm(seed=6, size="tiny", now=NOW)
     sims = cluster(firm)
@@ -48,7 +49,8 @@ def test_kill_9_between_normalize_commit_and_cleanup_is_recovered(cluster, tmp_p
     for key, value in sims.credentials.items():
         monkeypatch.setenv(key, value)
     pipeline = make_pipeline("aimsio", db)
-    pipeline.extract(SOURCES["aimsio"](), loader_file_format="parquet")
+    vendor = registry.get("aimsio")
+    pipeline.extract(vendor.source(vendor.config(), {}), loader_file_format="parquet")
     (package,) = _extracted_packages(db, "aimsio")
     shutil.copytree(package, tmp_path / "extracted-copy")
     pipeline.normalize()  # commits load/normalized/<id>, then removes normalize/extracted/<id> ...

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from simulators.settings import Faults, SimSettings
-from sources._http import ApiClient, HttpSettings, _Wait
+from sources._http import ApiClient, HttpSettings
+from sources._http.client import _Wait
 from sources.aiwyn.client import aiwyn_client
 from sources.iinsight.client import iinsight_client
 

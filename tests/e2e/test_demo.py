@@ -173,7 +173,7 @@ def expected_wip(truth: Truth, day: date) -> dict[tuple[str, str], tuple[Any, ..
             add(
                 "aimsio",
                 n["nrb_guid"],
-                clients.get(n["nrb_job_order_number"]),
+                clients.get(n["nrb_job_order_number"], n["nrb_job_order_number"]),  # job unknown: its number
                 utc_date(n["nrb_created_at"]),
                 n["nrb_total_after_markup"],
             )
@@ -305,6 +305,19 @@ def test_report_command_json_and_csv(demo):
     assert all(list(row) == BY_CLIENT_COLUMNS for row in summary)
     assert all(MONEY.match(row[c]) for row in summary for c in BY_CLIENT_COLUMNS[1:])
     assert sum(Decimal(r["total"]) for r in summary) == sum(r["open_amount"] for r in detail)
+
+
+def test_a_report_uses_the_bucket_config_in_force_and_says_so(demo, monkeypatch):
+    db = str(demo.db)
+    built = json.loads(run_cli("report", "aging", "--by", "client", "--format", "json", "--db", db))
+    monkeypatch.setenv("REPORTS__AGING_BUCKETS", "[30, 60, 90, 120]")
+    result = CliRunner().invoke(app, ["report", "aging", "--by", "client", "--format", "json", "--db", db])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert list(rows[0]) == [*BY_CLIENT_COLUMNS[:-2], "bucket_91_120", "bucket_121_plus", "total"]
+    assert {r["client_name"]: r["total"] for r in rows} == {r["client_name"]: r["total"] for r in built}
+    assert "note: buckets [30, 60, 90, 120] by due_date from the configuration in force" in result.output
+    assert "use [30, 60, 90] by due_date until the next `arwip sync`" in " ".join(result.output.split())
 
 
 def test_report_as_of_a_past_date(demo):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.html_report import bucket_colours, bucket_column, bucket_label, compact, money, render_html, write_html
+from pipelines.html_charts import bucket_colours, bucket_column, bucket_label, compact, money
+from pipelines.html_report import render_html, write_html
 
 D = pa.decimal128(18, 2)
 BUCKETS = ("bucket_current", "bucket_1_30", "bucket_31_60", "bucket_61_90", "bucket_91_plus")

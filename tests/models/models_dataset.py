@@ -1,6 +1,6 @@
 """A small hand-built warehouse for the model tests, reported as of :data:`AS_OF` (2025-01-31).
 
-Raw tables are created from the source specs (``pipelines.models.RAW_TABLES``), as dlt would load them, with
+Raw tables are created from the source specs (``pipelines.models.raw_tables()``), as dlt would load them, with
 one table carrying dlt's extra columns and an unknown new vendor field. Every row is chosen to hit one rule
 of the reports; the expected report rows are in test_reports.py.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.models import RAW_TABLES
+from pipelines.models import raw_tables
 from sources._arrow import TableSpec
 
 AS_OF = date(2025, 1, 31)
@@ -36,7 +36,7 @@ def money(text: str) -> Decimal:
 
 
 def spec_of(schema: str, name: str) -> TableSpec:
-    return next(spec for s, spec in RAW_TABLES if s == schema and spec.name == name)
+    return next(spec for s, spec in raw_tables() if s == schema and spec.name == name)
 
 
 def load(con: duckdb.DuckDBPyConnection, schema: str, name: str, rows: list[dict[str, Any]]) -> None:

@@ -13,19 +13,19 @@ from models_dataset import AS_OF, aiwyn_invoices, load
 from sqlglot import exp
 
 from pipelines.models import (
-    CONFIG_TABLES,
     LOAD_ID,
     MODEL_SCHEMAS,
-    RAW_TABLES,
     REPORTS,
     SQL_DIR,
     Model,
     ReportConfig,
     build_models,
     discover_models,
-    history_model,
+    raw_tables,
     report,
 )
+from pipelines.models.build import VERSIONS_TEMPLATE, history_model
+from pipelines.models.config import CONFIG_TABLES
 
 FACTS_AND_REPORTS = [
     "facts.int_aimsio__jobs",
@@ -64,7 +64,7 @@ def test_empty_database(tmp_path: Path) -> None:
         built = build_models(con, ReportConfig())
         assert built[-len(FACTS_AND_REPORTS) :] == FACTS_AND_REPORTS
         assert all(name.startswith("staging.stg_") for name in built[: -len(FACTS_AND_REPORTS)])
-        for schema, spec in RAW_TABLES:
+        for schema, spec in raw_tables():
             got = con.sql(f"select * from {schema}.{spec.name}").to_arrow_table()
             assert got.num_rows == 0
             expected = spec.arrow_schema().append(pa.field(LOAD_ID, pa.string()))  # as dlt loads
@@ -78,7 +78,7 @@ def test_empty_database(tmp_path: Path) -> None:
         for relation in built:
             rows = 1 if relation == "reports.rpt_kpis" else 0  # the total row, with zeros
             assert con.sql(f"select count(*) from {relation}").fetchall() == [(rows,)], relation
-        for name, (_, summary) in REPORTS.items():
+        for name, summary in ((r.name, r.summary) for r in REPORTS.values()):
             for by_client in (False, True) if summary else (False,):
                 expected = 1 if name == "kpis" else 0  # the total row, with zeros
                 assert report(con, name, AS_OF, by_client=by_client).num_rows == expected, name
@@ -94,7 +94,7 @@ def test_partial_sync_creates_the_other_raw_tables(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "aiwyn_only.duckdb")) as con:
         load(con, "aiwyn", "invoices", aiwyn_invoices())
         build_models(con, ReportConfig())
-        assert {f"{schema}.{spec.name}" for schema, spec in RAW_TABLES} <= relations(con)
+        assert {f"{schema}.{spec.name}" for schema, spec in raw_tables()} <= relations(con)
         rows = report(con, "aging", AS_OF).to_pylist()
         assert {r["source_system"] for r in rows} == {"aiwyn"}
         assert len(rows) == 12
@@ -128,7 +128,7 @@ def test_failed_build_changes_nothing(tmp_path: Path) -> None:
 def test_build_order_puts_every_dependency_first() -> None:
     models = discover_models()
     position = {m.relation: i for i, m in enumerate(models)}
-    raw = {f"{schema}.{spec.name}" for schema, spec in RAW_TABLES} | set(CONFIG_TABLES)
+    raw = {f"{schema}.{spec.name}" for schema, spec in raw_tables()} | set(CONFIG_TABLES)
     for model in models:
         for ref in model.references():
             assert ref in raw or position[ref] < position[model.relation], (model.relation, ref)
@@ -174,7 +174,7 @@ def test_as_of_dates_are_calendar_dates(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_history_tables_are_raw_tables_with_key_and_change_time_not_null(tmp_path: Path) -> None:
-    raw = {f"{schema}.{spec.name}": spec for schema, spec in RAW_TABLES}
+    raw = {f"{schema}.{spec.name}": spec for schema, spec in raw_tables()}
     assert set(HISTORY_TABLES) <= set(raw)
     for name, key in HISTORY_TABLES.items():
         assert raw[name].primary_key == key
@@ -237,7 +237,7 @@ def test_history_staging_is_its_model_over_the_history_table() -> None:
     """Each ``*_history`` staging view is built from its current model's file, which says so at its top: the same
     query with only the raw table swapped for its ``*_history`` table, built right after it."""
     models = discover_models()
-    derived = {m.relation: m for m in models if m.name != m.path.stem}
+    derived = {m.relation: m for m in models if m.name != m.path.stem and m.schema == "staging"}
     assert {name: m.path.name for name, m in derived.items()} == {
         "staging.stg_aimsio__nrbs_history": "stg_aimsio__nrbs.sql",
         "staging.stg_aiwyn__invoices_history": "stg_aiwyn__invoices.sql",
@@ -262,6 +262,31 @@ def test_history_staging_is_its_model_over_the_history_table() -> None:
         expected = sqlglot.parse_one(base.sql, read="duckdb").sql(dialect="duckdb", comments=False)
         assert back.sql(dialect="duckdb", comments=False) == expected, model.relation
         assert model.materialized == base.materialized
+
+
+def test_scd2_versions_are_one_template_over_each_staging_model() -> None:
+    """The SCD2 validity logic is written once (``sql/templates/scd2_versions.sql``); each versions model is that
+    template over the staging model whose file names it, and that model's ``*_history`` twin."""
+    models = discover_models()
+    versions = {m.relation: m for m in models if m.path == VERSIONS_TEMPLATE}
+    assert sorted(versions) == [
+        "facts.int_aimsio__nrb_versions",
+        "facts.int_aiwyn__invoice_versions",
+        "facts.int_aiwyn__wip_versions",
+        "facts.int_iinsight__invoice_versions",
+    ]
+    assert not list((SQL_DIR / "intermediate").glob("*_versions.sql"))
+    for staging in (m for m in models if m.schema == "staging" and "-- versions in" in m.sql):
+        relation, key = staging.sql.split("-- versions in ")[1].split("\n")[0].split(" by ")
+        assert versions[relation].references() == {staging.relation, f"{staging.relation}_history"}
+        assert f"partition by versions.{key}" in versions[relation].sql.lower()
+        assert models.index(versions[relation]) > models.index(staging)
+
+
+def test_versions_directive_needs_a_history_twin(tmp_path: Path) -> None:
+    write(tmp_path, "staging", "a", "-- versions in facts.int_a_versions by id\nselect id, updated_at from aiwyn.wip")
+    with pytest.raises(ValueError, match="history twin"):
+        discover_models(tmp_path)
 
 
 def test_history_model_is_kept_with_its_model_in_the_build_order(tmp_path: Path) -> None:

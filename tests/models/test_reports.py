@@ -113,7 +113,7 @@ def expected_wip() -> list[tuple]:
         ("aimsio", "N7", "Gamma Energy", "Pipeline Repair", "NRB", day(-90), D("1000.00"), 90, "61-90"),
         ("aimsio", "N6", "Gamma Energy", "Pipeline Repair", "NRB", day(-61), D("100.00"), 61, "61-90"),
         ("aimsio", "N1", "Gamma Energy", "Pipeline Repair", "NRB", day(-31), D("862.50"), 31, "31-60"),
-        ("aimsio", "N9", None, "J-404", "NRB", day(-1), D("5.00"), 1, "1-30"),
+        ("aimsio", "N9", "J-404", "J-404", "NRB", day(-1), D("5.00"), 1, "1-30"),  # job unknown: its number
     ]
     return sorted(rows, key=lambda r: (-r[7], r[2] is None, r[2] or "", r[0], r[1]))
 
@@ -217,7 +217,7 @@ def test_aging_summary_values(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_default_as_of_is_today_utc_and_matches_views(con: duckdb.DuckDBPyConnection) -> None:
     """report() without a date equals the views (as of today, UTC): the sqlglot rewrite keeps the SQL's meaning."""
-    for name, (view, summary) in REPORTS.items():
+    for name, view, summary in ((r.name, r.model, r.summary) for r in REPORTS.values()):
         for by_client, relation in [(False, view), (True, summary)]:
             if relation is None:
                 continue
@@ -247,7 +247,7 @@ def test_unknown_report_and_bad_date(con: duckdb.DuckDBPyConnection) -> None:
 
 @pytest.mark.parametrize("name", list(REPORTS))
 def test_as_of_is_a_date_literal_in_the_sql(name: str) -> None:
-    sql = report_sql(name, AS_OF, by_client=REPORTS[name][1] is not None)  # type: ignore[arg-type]
+    sql = report_sql(name, AS_OF, by_client=REPORTS[name].summary is not None)  # type: ignore[arg-type]
     assert "CAST('2025-01-31' AS DATE) AS as_of_date" in sql
     assert "CURRENT_TIMESTAMP" not in sql.upper()
     assert "REPORTS." not in sql.upper()  # every report model and configuration table is inlined

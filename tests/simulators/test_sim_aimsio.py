@@ -93,14 +93,16 @@ def test_post_nrb_upserts(fresh_cluster: SimulatorCluster, fresh_firm: Firm) -> 
     client = aimsio(fresh_cluster)
     new = {"nrbExternalId": "EXT-NEW-1", "nrbJobOrderNumber": "JOB20250514", "nrbTypeUname": "freight_nrb_type",
            "nrbVendorCode": "HAUL", "nrbRate": "10.005", "nrbQuantity": 3, "nrbUpcharge": 12.5, "nrbVendorTax": 1.1,
-           "nrbMarkupAppliesOn": "SUB_TOTAL_AND_VENDOR_TAX", "nrbIsBillable": False, "nrbName": "Hot shot"}
-    bad = {"nrbExternalId": "EXT-BAD", "nrbJobOrderNumber": "NO-SUCH-JOB", "nrbTypeName": "Other",
-           "nrbVendorCode": "BIT", "nrbRate": 1, "nrbQuantity": 1}
+           "nrbMarkupAppliesOn": "SUB_TOTAL_AND_VENDOR_TAX", "nrbIsBillable": False, "nrbName": "Hot shot",
+           "nrbAccountType": "Not Billable"}
+    bad = {"nrbExternalId": "EXT-BAD", "nrbJobOrderNumber": "NO-SUCH-JOB", "nrbTypeName": "Other", "nrbName": "x",
+           "nrbAccountType": "Billable", "nrbIsBillable": True, "nrbVendorCode": "BIT", "nrbRate": 1, "nrbQuantity": 1}
     result = client.post("/NRB", json={"nrbList": [SEED_003_POST, new, bad]}).json()
     assert result["dtype"] == "IntegrationImportResult"
     assert (result["numberOfEntitiesCreated"], result["numberOfEntitiesEdited"],
             result["numberOfEntitiesNotImportedDueToErrors"], result["numberOfEntitiesImported"]) == (1, 1, 1, 2)
-    assert result["notices"][0]["index"] == 2
+    assert result["notices"] == [{"index": 2, "level": "ERROR", "field": "nrbJobOrderNumber",
+                                  "message": "nrbJobOrderNumber must be an existing job number: 'NO-SUCH-JOB'"}]
     stubs = {s["guid"]: s for s in client.get("/NonRecurringBillableItem").json()["value"]}
     created = fresh_firm.query("SELECT nrb_guid FROM aimsio_nrbs WHERE nrb_external_id = 'EXT-NEW-1'")[0][0]
     nrb = client.get(f"/NonRecurringBillableItem/{created}").json()

@@ -15,8 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.models import build_models
-from pipelines.sync import make_pipeline, sync_source
+from pipelines.sync import sync_source
+from pipelines.warehouse import make_pipeline
 from simulators import FirmSize, SimulatorCluster
+from sources import registry
 from sources._http import ConfigError, RequestStats
 
 LAG = timedelta(seconds=300)  # the sources' default lag window
@@ -44,6 +46,13 @@ def sync_one(db: Path, source: str, models: bool = False, **args: Any) -> dict[s
         with duckdb.connect(str(db)) as con:
             build_models(con)
     return stats
+
+
+def dlt_source(source: str, tally: dict[str, RequestStats], **config: Any) -> Any:
+    """The dlt source of ``source`` over the configuration in force (the simulators'), with ``config`` keys
+    overridden (e.g. ``page_size=10``); per-resource counters go to ``tally``."""
+    vendor = registry.get(source)
+    return vendor.source(vendor.config(config), tally)
 
 
 def query(db: Path, sql: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ documented limits of 10 requests per second and 10 in flight; refused credential
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import duckdb
 from source_checks import assert_table_matches, count_between, newest, query, refused, small_firm, sync_one
@@ -135,3 +136,66 @@ def test_a_refused_password_is_a_config_error_naming_the_key(simulators, warehou
     simulators(size=small_firm())
     message, code = refused(warehouse, "aimsio", "SOURCES__AIMSIO__PASSWORD", "wrong-password-1234", monkeypatch)
     assert code == 2 and "wrong-password-1234" not in message
+
+
+def aimsio_wip(db) -> dict[str, tuple[str | None, Decimal]]:
+    """The WIP report's Aimsio rows: NRB guid -> (client, outstanding amount)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = report(con, "wip").to_pylist()
+    return {r["wip_id"]: (r["client_name"], r["outstanding_amount"]) for r in rows if r["source_system"] == "aimsio"}
+
+
+def expected_aimsio_wip(firm, with_jobs: bool) -> dict[str, tuple[str | None, Decimal]]:
+    """Unbilled billable external top-level NRBs at their value, client from the job order, or (without job
+    orders) the job number, computed from the simulator's truth."""
+    truth = firm.truth()
+    jobs = {j["job_number"]: j["job_client_name"] for j in truth.aimsio_job_orders.to_pylist()} if with_jobs else {}
+    return {
+        n["nrb_guid"]: (jobs.get(n["nrb_job_order_number"], n["nrb_job_order_number"]), n["nrb_total_after_markup"])
+        for n in truth.aimsio_nrbs.to_pylist()
+        if n["nrb_is_billable"] and not n["is_internal"] and n["nrb_billed_in_guid"] is None
+    }
+
+
+def test_unavailable_job_orders_leave_the_nrbs_loading_and_come_back(simulators, warehouse):
+    """CONTRACT.md "Optional endpoints": JobOrder off (404), then forbidden (403): NRBs load and count in WIP with
+    the job number as client; once JobOrder answers again, the next sync loads the job orders and the clients."""
+    cluster = simulators(size=small_firm(nrbs=12, job_orders=3))
+    firm = cluster.firm
+    expected_without = expected_aimsio_wip(firm, with_jobs=False)
+    assert expected_without and expected_without != expected_aimsio_wip(firm, with_jobs=True)
+
+    cluster.set_endpoint("aimsio.job_orders", "off")
+    off = sync_one(warehouse, "aimsio", models=True)
+    assert off["job_orders"].unavailable == "HTTP 404 at /rest/api/standard/v1/JobOrder"
+    assert (off["job_orders"].rows, off["nrbs"].rows, off["nrbs"].unavailable) == (0, 12, None)
+    assert aimsio_wip(warehouse) == expected_without
+
+    cluster.set_endpoint("aimsio.job_orders", "forbidden")
+    forbidden = sync_one(warehouse, "aimsio", models=True)
+    assert forbidden["job_orders"].unavailable == "HTTP 403 at /rest/api/standard/v1/JobOrder"
+    assert aimsio_wip(warehouse) == expected_without
+
+    cluster.set_endpoint("aimsio.job_orders", "on")
+    back = sync_one(warehouse, "aimsio", models=True)
+    assert (back["job_orders"].unavailable, back["job_orders"].rows, back["nrbs"].rows) == (None, 3, 0)
+    assert_aimsio_matches_truth(warehouse, firm)
+    assert aimsio_wip(warehouse) == expected_aimsio_wip(firm, with_jobs=True)
+
+
+def test_a_core_endpoint_that_is_missing_fails_its_source_in_one_line(simulators, warehouse, monkeypatch):
+    from pipelines.errors import explain
+
+    cluster = simulators(size=small_firm())
+    monkeypatch.setenv("SOURCES__AIMSIO__BASE_URL", cluster.urls["aimsio"] + "/nothing")
+    try:
+        sync_one(warehouse, "aimsio")
+    except Exception as exc:
+        message, code = explain(exc)
+    else:
+        raise AssertionError("the sync did not fail")
+    assert code == 1 and "\n" not in message
+    assert message == (
+        f"aimsio: GET /rest/api/standard/v1/NonRecurringBillableItem answered HTTP 404 (no such endpoint at "
+        f"{cluster.urls['aimsio']}/nothing/; check SOURCES__AIMSIO__BASE_URL)"
+    )

@@ -14,6 +14,7 @@ from source_checks import (
     column_types,
     count_between,
     count_requests,
+    dlt_source,
     expire_tokens,
     newest,
     query,
@@ -24,7 +25,6 @@ from source_checks import (
 )
 
 from simulators import SimSettings
-from sources.aiwyn import aiwyn
 from sources.aiwyn.client import _Range, _Ranges
 
 WIP_KEY = ("id",)
@@ -174,7 +174,7 @@ def test_an_invoice_whose_lines_were_all_removed_keeps_none(simulators, warehous
 def test_a_token_revoked_mid_run_is_renewed_once(simulators, warehouse):
     cluster = simulators(size=small_firm(wip=200))
     tally: dict = {}
-    source = aiwyn(page_size=10, max_in_flight=1, tally=tally)
+    source = dlt_source("aiwyn", page_size=10, max_in_flight=1, tally=tally)
     run_resource(warehouse, source, "wip", lambda n: n == 1 and expire_tokens(cluster, "aiwyn"))
 
     stats = tally["wip"]
@@ -190,7 +190,7 @@ def test_a_short_lived_token_is_refreshed_before_it_expires(simulators, warehous
     cluster = simulators(size=small_firm(wip=150), settings=SimSettings(aiwyn_token_ttl_s=2, latency_base_ms=80))
     paths = count_requests(cluster, "aiwyn")
     tally: dict = {}
-    run_resource(warehouse, aiwyn(page_size=10, max_in_flight=1, tally=tally), "wip", lambda n: None)
+    run_resource(warehouse, dlt_source("aiwyn", page_size=10, max_in_flight=1, tally=tally), "wip", lambda n: None)
 
     assert tally["wip"].rows == 150
     assert tally["wip"].by_status == {200: 16} and tally["wip"].reauths == 0  # never sent an expired token
@@ -276,3 +276,4 @@ def test_a_waiting_reader_gets_the_second_half_of_the_ids_left_in_one_second():
     assert pile.before == (stamp, 3000)
     assert list(ranges.todo) == [_Range(start, None, after=(stamp, 2999))]
     assert not ranges.split(pile, start)  # a range cut inside a second has no time left to cut
+

@@ -16,6 +16,7 @@ from source_checks import (
     column_types,
     count_between,
     count_requests,
+    dlt_source,
     expire_tokens,
     newest,
     query,
@@ -30,7 +31,6 @@ from pipelines.models import report
 from pipelines.sync import sync
 from simulators import SimSettings
 from simulators import iinsight as iinsight_simulator
-from sources.iinsight import iinsight
 
 ACTIVE_ONLY = {"iinsight_voided_share": 0, "iinsight_reversed_share": 0}
 INVOICE_KEY = ("invoice_id",)
@@ -201,7 +201,7 @@ def test_an_expired_access_token_is_renewed_with_the_refresh_token(simulators, w
     cluster = simulators(size=small_firm(iinsight_invoices=1000, **ACTIVE_ONLY))
     paths = count_requests(cluster, "iinsight")
     tally: dict = {}
-    source = iinsight(max_in_flight=1, tally=tally)
+    source = dlt_source("iinsight", max_in_flight=1, tally=tally)
     run_resource(warehouse, source, "invoices", lambda n: n == 1 and expire_tokens(cluster, "iinsight"))
 
     stats = tally["invoices"]
@@ -230,7 +230,7 @@ def test_a_refused_refresh_token_falls_back_to_a_new_login(simulators, warehouse
     tally: dict = {}
     run_resource(
         warehouse,
-        iinsight(max_in_flight=1, tally=tally),
+        dlt_source("iinsight", max_in_flight=1, tally=tally),
         "invoices",
         lambda n: n == 1 and expire_tokens(cluster, "iinsight"),
     )
@@ -252,3 +252,4 @@ def test_refused_credentials_are_a_config_error_naming_the_key(simulators, wareh
     simulators(size=small_firm())
     message, code = refused(warehouse, "iinsight", key, bad, monkeypatch)
     assert bad not in message and code == 2
+

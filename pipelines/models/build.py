@@ -1,0 +1,269 @@
+"""Building the models: discover ``sql/`` in build order (with the models derived from directives in a
+model's SQL: its ``*_history`` twin and its SCD2 versions), then (re)create them in one transaction.
+
+See :mod:`pipelines.models` for the layers, the directives and the build order.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from pipelines.models.config import (
+    CONFIG_TABLES,
+    DEFAULT_AGING_BUCKETS,
+    ReportConfig,
+    pivot_buckets,
+    report_config_from_dlt,
+    write_config,
+)
+from pipelines.models.raw import create_missing_raw_tables, history_tables, raw_tables
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+VERSIONS_TEMPLATE = SQL_DIR / "templates" / "scd2_versions.sql"
+"""The SCD2 validity logic, written once (see :func:`versions_model`)."""
+
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("staging", "staging"),
+    ("intermediate", "facts"),
+    ("facts", "facts"),
+    ("reports", "reports"),
+)
+MODEL_SCHEMAS: tuple[str, ...] = ("staging", "facts", "reports")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
+_ALSO_BUILT_OVER = re.compile(r"^--\s*also built over\s+(\S+)\s+as\s+(\w+)\b", re.MULTILINE)
+_VERSIONS = re.compile(r"^--\s*versions in\s+(\w+)\.(\w+)\s+by\s+(\w+)\s*$", re.MULTILINE)
+_TEMPLATE_CURRENT, _TEMPLATE_HISTORY, _TEMPLATE_KEY = "scd2_current", "scd2_history", "scd2_key"
+
+
+@dataclass(frozen=True)
+class Model:
+    """One SQL model: a view ``schema.name`` defined by the ``select`` in ``path`` (for a ``*_history`` staging
+    model, ``sql`` is that select rewritten over the versions table: see :func:`history_model`)."""
+
+    name: str
+    schema: str
+    path: Path
+    sql: str
+
+    @property
+    def relation(self) -> str:
+        """``schema.name``."""
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def materialized(self) -> Literal["view", "table"]:
+        """``"table"`` when the SQL has a line ``-- materialized: table`` (computed once per build, e.g. the
+        SCD2 versions, whose validity ranges need a window over every version), else ``"view"``."""
+        found = _MATERIALIZED.findall(self.sql)
+        if not found:
+            return "view"
+        if found[-1] not in ("view", "table"):
+            raise ValueError(f"model {self.path}: materialized must be view or table, not {found[-1]!r}")
+        return found[-1]  # type: ignore[return-value]
+
+    def references(self) -> set[str]:
+        """The schema-qualified relations (``schema.table``) the model reads; CTE names are not included."""
+        return set(_references(self.sql))
+
+
+@functools.lru_cache(maxsize=256)
+def _references(sql: str) -> frozenset[str]:
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return frozenset(f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db)
+
+
+def read_sql(path: Path) -> str:
+    """A model's SQL: the file's text without a trailing semicolon."""
+    return path.read_text(encoding="utf-8").strip().rstrip(";").strip()
+
+
+def history_model(model: Model) -> Model | None:
+    """``model`` built over a versions table, when its SQL has a line ``-- also built over
+    <schema>.<table>_history as <model name>_history`` (else None): the model ``<model name>_history`` of the same
+    schema whose SQL is ``model``'s with every reference to the raw table ``<schema>.<table>`` rewritten to its
+    versions table (the raw table's spec's ``history_table``); same columns, same materialization. E.g.
+    ``staging.stg_aiwyn__invoices_history``, ``stg_aiwyn__invoices.sql`` over ``aiwyn.invoices_history``.
+
+    Raises:
+        ValueError: more than one such line, another name, or a table that is not the versions table of a raw
+            table the model reads.
+    """
+    found = _ALSO_BUILT_OVER.findall(model.sql)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(f"model {model.path}: one `-- also built over <table>_history as <name>` line at most")
+    history, name = found[0]
+    if name != f"{model.name}_history":
+        raise ValueError(f"model {model.path}: also built as {name!r}: name it {model.name}_history")
+    tree = sqlglot.parse_one(model.sql, read="duckdb")
+    tables = [t for t in tree.find_all(exp.Table) if history_tables().get(f"{t.db}.{t.name}") == history]
+    if not tables:
+        histories = history_tables()
+        raw = sorted(r for r in model.references() if r in histories)
+        keeping = ", ".join(f"{r} (versions in {histories[r]})" for r in raw) or "none"
+        raise ValueError(
+            f"model {model.path}: {history} is not the versions table of a raw table it reads; raw tables it"
+            f" reads that keep history: {keeping}"
+        )
+    for table in tables:
+        table.set("this", exp.to_identifier(history.split(".")[1]))
+    sql = "\n".join(
+        (
+            f"-- {model.schema}.{name}: {model.path.name} over {history}",
+            f"-- materialized: {model.materialized}",
+            tree.sql(dialect="duckdb", pretty=True, comments=False),
+        )
+    )
+    return Model(name, model.schema, model.path, sql)
+
+
+def versions_model(model: Model) -> Model | None:
+    """The SCD2 versions of a staging model whose SQL has a line ``-- versions in <schema>.<name> by <key>``
+    (else None): :data:`VERSIONS_TEMPLATE` with its placeholder relations ``staging.scd2_current`` and
+    ``staging.scd2_history`` rewritten (by sqlglot) to the model and its ``*_history`` twin, and its column
+    ``scd2_key`` to ``<key>``. E.g. ``-- versions in facts.int_aiwyn__invoice_versions by invoice_id`` in
+    ``stg_aiwyn__invoices.sql``. The staging model must have a ``updated_at`` column (the change timestamp).
+
+    Raises:
+        ValueError: more than one such line, or a model without a ``*_history`` twin.
+    """
+    found = _VERSIONS.findall(model.sql)
+    if not found:
+        return None
+    if len(found) > 1 or history_model(model) is None:
+        raise ValueError(f"model {model.path}: one `-- versions in <schema>.<name> by <key>` line, with a history twin")
+    schema, name, key = found[0]
+    tree = sqlglot.parse_one(read_sql(VERSIONS_TEMPLATE), read="duckdb")
+    names = {_TEMPLATE_CURRENT: model.name, _TEMPLATE_HISTORY: f"{model.name}_history"}
+    for table in tree.find_all(exp.Table):
+        if table.db == model.schema and table.name in names:
+            table.set("this", exp.to_identifier(names[table.name]))
+    for column in tree.find_all(exp.Column):
+        if column.name == _TEMPLATE_KEY:
+            column.set("this", exp.to_identifier(key))
+    sql = "\n".join(
+        (
+            f"-- {schema}.{name}: {VERSIONS_TEMPLATE.name} over {model.relation} by {key}",
+            "-- materialized: view",
+            tree.sql(dialect="duckdb", pretty=True, comments=False),
+        )
+    )
+    return Model(name, schema, VERSIONS_TEMPLATE, sql)
+
+
+def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """All models under ``sql_dir`` in build order (see the module docstring).
+
+    Raises:
+        ValueError: a file name that is not a lowercase identifier, two models with the same name, a cycle
+            between models of one folder, or a model reading a relation that is neither a raw table, a
+            configuration table nor a model built before it.
+    """
+    ordered: list[Model] = []
+    derived: dict[str, list[list[Model]]] = {}  # schema -> versions models derived from an earlier layer
+    for folder, schema in LAYERS:
+        layer = derived.pop(schema, [])
+        for path in sorted((sql_dir / folder).glob("*.sql")):
+            if not _NAME.match(path.stem):
+                raise ValueError(f"model file {path}: the name must be a lowercase identifier (a-z, 0-9, _)")
+            model = Model(path.stem, schema, path, read_sql(path))
+            _ = model.materialized  # validates the marker
+            history = history_model(model)
+            layer.append([model] if history is None else [model, history])
+            versions = versions_model(model)
+            if versions is not None:
+                derived.setdefault(versions.schema, []).append([versions])
+        ordered += _order_layer(sorted(layer, key=lambda group: group[0].name))
+    if derived:
+        raise ValueError(f"versions models in a schema no later layer builds: {', '.join(derived)}")
+    known = {f"{schema}.{spec.name}" for schema, spec in raw_tables()} | set(CONFIG_TABLES)
+    built: set[str] = set()
+    for model in ordered:
+        if model.relation in built or model.relation in CONFIG_TABLES:
+            raise ValueError(f"two models define {model.relation} ({model.path})")
+        unknown = sorted(model.references() - known - built)
+        if unknown:
+            raise ValueError(f"model {model.path} reads {unknown[0]}: neither a raw table nor a model built before it")
+        built.add(model.relation)
+    return ordered
+
+
+def _order_layer(groups: list[list[Model]]) -> list[Model]:
+    """The models of one folder, each group being a file's model and the ``*_history`` model derived from it
+    (kept together, in that order): alphabetical, except that a group comes after the groups it reads."""
+    group_of = {m.relation: group[0].relation for group in groups for m in group}
+    needs = {
+        group[0].relation: {group_of[r] for m in group for r in m.references() if r in group_of} - {group[0].relation}
+        for group in groups
+    }
+    todo = list(groups)
+    done: list[Model] = []
+    placed: set[str] = set()
+    while todo:
+        ready = next((g for g in todo if needs[g[0].relation] <= placed), None)
+        if ready is None:
+            raise ValueError(f"models read each other in a cycle: {', '.join(g[0].relation for g in todo)}")
+        todo.remove(ready)
+        done += ready
+        placed.add(ready[0].relation)
+    return done
+
+
+def build_models(con: duckdb.DuckDBPyConnection, config: ReportConfig | None = None) -> list[str]:
+    """(Re)build every model, in one transaction; returns the relations built (``schema.name``) in order.
+
+    A model is a view, or a table computed now when its SQL says ``-- materialized: table`` (the SCD2
+    ``facts.fct_*_versions``): the raw tables change only by a sync, which rebuilds the models after loading.
+
+    ``config``: aging buckets and basis of the reports (default: :func:`report_config_from_dlt`, i.e. the
+    ``[reports]`` section of ``.dlt/config.toml`` or its defaults); stored in ``reports.aging_buckets`` and
+    ``reports.report_settings``, which the views read and :func:`report` uses by default.
+
+    Sets the connection's ``TimeZone`` to UTC, creates missing raw tables empty (see
+    :func:`create_missing_raw_tables`), drops and recreates the schemas ``staging``, ``facts`` and ``reports``
+    (so views of removed models disappear; do not keep your own objects there), then writes the configuration
+    and creates the views. On any error nothing is changed.
+
+    Raises:
+        ValueError: a malformed model tree (see :func:`discover_models`) or a bad configuration.
+        duckdb.Error: a model that does not compile against the warehouse.
+    """
+    config = report_config_from_dlt() if config is None else config
+    models = discover_models()
+    con.execute("set TimeZone = 'UTC'")
+    con.begin()
+    try:
+        create_missing_raw_tables(con)
+        for schema in reversed(MODEL_SCHEMAS):
+            con.execute(f"drop schema if exists {schema} cascade")
+        for schema in MODEL_SCHEMAS:
+            con.execute(f"create schema {schema}")
+        write_config(con, config)
+        for model in models:
+            con.execute(f"create {model.materialized} {model.schema}.{model.name} as\n{_view_sql(model, config)}")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return [m.relation for m in models]
+
+
+def _view_sql(model: Model, config: ReportConfig) -> str:
+    """The model's SQL, with the by-client bucket columns regenerated when the buckets are not the default."""
+    if model.schema != "reports" or config.aging_buckets == DEFAULT_AGING_BUCKETS:
+        return model.sql
+    tree = sqlglot.parse_one(model.sql, read="duckdb")
+    if not pivot_buckets(tree, config):
+        return model.sql
+    return tree.sql(dialect="duckdb", pretty=True)
