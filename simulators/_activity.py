@@ -1,8 +1,9 @@
 """One burst of activity on a firm (see `Firm.activity`): new, edited, paid, voided and deleted rows.
 
 Runs inside `Firm.write`: every touched row gets the burst's timestamp `t`; aggregates stay
-consistent (Aiwyn paid/outstanding/status follow payments, iinsight payable follows payments and voids,
-WIP outstanding = value − billed − write-off, NRB totals follow seed 003's formula).
+consistent (Aiwyn paid/outstanding/status follow payments, an active iinsight invoice's payable = total −
+its active payments, invoices made of billings total those billings, WIP outstanding = value − billed −
+write-off, NRB totals follow seed 003's formula). Only unbilled iinsight billings are deleted.
 """
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ import numpy as np
 import pyarrow as pa
 
 from simulators._arrays import dec, uuids
-from simulators._gen import gen_iinsight, gen_invoices, gen_payments, gen_wip
+from simulators._gen import STAFF_ID0, gen_invoices, gen_payments, gen_wip
 from simulators._gen_aimsio import NRB_SCHEMA, gen_nrbs, nrb_total
+from simulators._gen_iinsight import (
+    CHARGE_CODES,
+    Lines,
+    billing_table,
+    gen_iinsight,
+    invoices_for_lines,
+    payment_table,
+    random_lines,
+)
 
 if TYPE_CHECKING:
     from simulators.data import Firm
@@ -172,32 +182,88 @@ def _nrbs(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, 
             "aimsio.job_orders": {"new": 0, "edited": len(job_rows), "deleted": 0}}
 
 
-def _iinsight(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int,
-              f: float) -> dict[str, int]:
+def _iinsight(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int, f: float) -> Counts:
+    """Voids of unpaid invoices, payments on open ones, voids of payments (payable follows), new invoices."""
     t = datetime.fromtimestamp(ts, UTC)
     total = con.execute("SELECT count(*) FROM iinsight_invoices").fetchall()[0][0]
     unpaid = con.execute("SELECT invoice_id FROM iinsight_invoices WHERE status = 'ACTIVE' "
                          "AND total_amount_payable = total AND total > 0 ORDER BY invoice_id").fetchall()
     voids = _pick(rng, unpaid, _n(f, total, 0.125))
     voided = {r[0] for r in voids}
-    con.executemany("UPDATE iinsight_invoices SET status = ?, total_amount_payable = 0, last_update_utc = ? "
-                    "WHERE invoice_id = ?", [["REVERSED" if rng.random() < 0.2 else "VOIDED", t, r[0]] for r in voids])
+    status = ["REVERSED" if rng.random() < 0.2 else "VOIDED" for _ in voids]
+    _update_from(con, "UPDATE iinsight_invoices i SET status = c.status, total_amount_payable = 0, "
+                      "last_update_utc = c.t FROM _chg c WHERE i.invoice_id = c.id",
+                 pa.table({"id": pa.array([r[0] for r in voids], pa.int64()), "status": pa.array(status, pa.string()),
+                           "t": _ts(ts, len(voids))}))
+    payments = con.execute("SELECT count(*) FROM iinsight_payments").fetchall()[0][0]
+    undone = _pick(rng, con.execute("SELECT payment_id, invoice_id FROM iinsight_payments WHERE status = 'ACTIVE' "
+                                    "ORDER BY payment_id").fetchall(), _n(f, payments, 0.1))
+    con.execute("UPDATE iinsight_payments SET status = 'VOIDED', last_update_utc = ? WHERE payment_id IN "
+                "(SELECT unnest(?))", [t, [r[0] for r in undone]])
     payable = [r for r in con.execute(
-        "SELECT invoice_id, CAST(total_amount_payable * 100 AS BIGINT) FROM iinsight_invoices "
+        "SELECT i.invoice_id, i.invoice_number, i.company_id, CAST(i.total_amount_payable * 100 AS BIGINT), "
+        "(SELECT count(*) FROM iinsight_payments p WHERE p.invoice_id = i.invoice_id) FROM iinsight_invoices i "
         "WHERE status = 'ACTIVE' AND total_amount_payable > 0 ORDER BY invoice_id").fetchall() if r[0] not in voided]
     paid = _pick(rng, payable, _n(f, total, 0.5))
     if paid:
-        ids, owed = (np.array(c, dtype=np.int64) for c in zip(*paid, strict=True))
-        part = np.maximum(1, np.floor(owed * rng.uniform(0.2, 0.8, len(ids))))
-        left = np.where(rng.random(len(ids)) < 0.5, 0, owed - part)
-        _update_from(con, "UPDATE iinsight_invoices i SET total_amount_payable = c.left, last_update_utc = c.t "
-                          "FROM _chg c WHERE i.invoice_id = c.id",
-                     pa.table({"id": ids, "left": dec(left.astype(np.int64)), "t": _ts(ts, len(ids))}))
+        ids, numbers, companies, owed, made = (np.array(c) for c in zip(*paid, strict=True))
+        part = np.maximum(1, np.floor(owed * rng.uniform(0.2, 0.8, len(ids)))).astype(np.int64)
+        amount = np.where(rng.random(len(ids)) < 0.5, owed, part).astype(np.int64)
+        first = _next(con, "iinsight_payments", "payment_id")
+        _insert(con, "iinsight_payments", payment_table(
+            rng, firm.context, np.arange(first, first + len(ids)),
+            {"invoice_id": ids, "invoice_number": numbers, "company_id": companies, "seq": made + 1},
+            amount, np.full(len(ids), ts // 86_400), np.full(len(ids), ts), np.zeros(len(ids), dtype=bool)))
+    touched = sorted({r[0] for r in paid} | {r[1] for r in undone})
+    con.execute("UPDATE iinsight_invoices i SET total_amount_payable = i.total - s.paid, last_update_utc = ? FROM ("
+                "SELECT k.id, coalesce(sum(p.amount) FILTER (WHERE p.status = 'ACTIVE'), 0) AS paid "
+                "FROM (SELECT unnest(?) AS id) k LEFT JOIN iinsight_payments p ON p.invoice_id = k.id GROUP BY k.id"
+                ") s WHERE i.invoice_id = s.id AND i.status = 'ACTIVE'", [t, touched])
     inv, items = gen_iinsight(rng, firm.context, _n(f, total, 0.5), (_next(con, "iinsight_invoices", "invoice_id"),
                               _next(con, "iinsight_items", "cost_id")), (0.0, 0.0), fresh_at=ts)
     _insert(con, "iinsight_invoices", inv)
     _insert(con, "iinsight_items", items)
-    return {"new": inv.num_rows, "edited": len(voids) + len(paid), "deleted": 0}
+    return {"iinsight.invoices": {"new": inv.num_rows, "edited": len(voids) + len(touched), "deleted": 0},
+            "iinsight.payments": {"new": len(paid), "edited": len(undone), "deleted": 0}}
+
+
+_UNBILLED = (f"SELECT id, case_id AS case, employee_id - {STAFF_ID0} AS staff, "
+             f"list_position({list(CHARGE_CODES)}, charge_code) - 1 AS service, "
+             "CAST(reference_date - DATE '1970-01-01' AS BIGINT) AS day, CAST(quantity * 100 AS BIGINT) AS quantity, "
+             "CAST(unit_charge * 100 AS BIGINT) AS rate, CAST(tax_amount * 100 AS BIGINT) AS tax, description "
+             "FROM iinsight_billings WHERE invoice_id = 0 AND NOT deleted ORDER BY id")
+"""The unbilled billings as `Lines` columns (plus `id`)."""
+
+
+def _billings(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, ts: int, f: float) -> Counts:
+    """Deletes a few unbilled billings, puts some on new invoices (one per case), adds new ones."""
+    t = datetime.fromtimestamp(ts, UTC)
+    total = con.execute("SELECT count(*) FROM iinsight_billings WHERE NOT deleted").fetchall()[0][0]
+    unbilled = con.sql(_UNBILLED).to_arrow_table()
+    pick = rng.permutation(unbilled.num_rows)
+    gone = np.sort(pick[:_n(f, total, 0.02)])
+    chosen = np.sort(pick[len(gone):len(gone) + _n(f, total, 0.1)])
+    con.execute("UPDATE iinsight_billings SET deleted = true, changed_utc = ? WHERE id IN (SELECT unnest(?))",
+                [t, unbilled.column("id").take(gone).to_pylist()])
+    lines = Lines(**{n: unbilled.column(n).to_numpy() for n in ("case", "staff", "service", "day", "quantity", "rate",
+                                                                "tax")}, owner=np.zeros(unbilled.num_rows, np.int64),
+                  description=unbilled.column("description").combine_chunks()).take(chosen)
+    cases, owner = np.unique(lines.case, return_inverse=True)
+    order = np.argsort(owner, kind="stable")
+    inv_id0 = _next(con, "iinsight_invoices", "invoice_id")
+    inv, items = invoices_for_lines(rng, firm.context, dataclasses.replace(lines, owner=owner).take(order),
+                                    (inv_id0, _next(con, "iinsight_items", "cost_id")), ts)
+    _insert(con, "iinsight_invoices", inv)
+    _insert(con, "iinsight_items", items)
+    _update_from(con, "UPDATE iinsight_billings b SET invoice_id = c.invoice, changed_utc = c.t FROM _chg c "
+                      "WHERE b.id = c.id", pa.table({"id": unbilled.column("id").take(chosen[order]),
+                                                    "invoice": owner[order] + inv_id0, "t": _ts(ts, len(chosen))}))
+    n_new = _n(f, total, 0.25)
+    fresh = random_lines(rng, firm.context, ts // 86_400 - rng.integers(0, 4, n_new))
+    first = _next(con, "iinsight_billings", "id")
+    _insert(con, "iinsight_billings", billing_table(rng, fresh, np.arange(first, first + n_new), np.full(n_new, ts)))
+    return {"iinsight.invoices": {"new": len(cases), "edited": 0, "deleted": 0},
+            "iinsight.billings": {"new": n_new, "edited": len(chosen), "deleted": len(gone)}}
 
 
 def apply_activity(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Generator, t: datetime,
@@ -208,7 +274,9 @@ def apply_activity(firm: Firm, con: duckdb.DuckDBPyConnection, rng: np.random.Ge
     counts: Counts = {"aiwyn.wip": _wip(firm, con, rng, ts, fraction)}
     counts.update(_invoices(firm, con, rng, ts, fraction))
     counts.update(_nrbs(firm, con, rng, ts, fraction))
-    counts["iinsight.invoices"] = _iinsight(firm, con, rng, ts, fraction)
+    counts.update(_iinsight(firm, con, rng, ts, fraction))
+    for entity, kinds in _billings(firm, con, rng, ts, fraction).items():
+        counts[entity] = {k: counts.get(entity, {}).get(k, 0) + v for k, v in kinds.items()}
     return counts
 
 

@@ -48,7 +48,7 @@ def take(values: Sequence[str | None] | pa.Array, idx: np.ndarray) -> pa.Array:
 
 def fmt(template: str, *columns: np.ndarray) -> pa.Array:
     """Format one string per row (`template % row`); used for ids-like strings on ≤ 100k rows."""
-    return pa.array([template % row for row in zip(*(c.tolist() for c in columns), strict=True)])
+    return pa.array([template % row for row in zip(*(c.tolist() for c in columns), strict=True)], pa.string())
 
 
 def exact_counts(n: int, shares: Sequence[float]) -> list[int]:
@@ -122,3 +122,20 @@ def spread_updates(
 def uuids(rng: np.random.Generator, n: int) -> list[str]:
     """Deterministic version-4 UUID strings."""
     return [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)]
+
+
+def cents(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """int64 unscaled units of a `decimal128` array whose values fit in 64 bits (the inverse of `dec`)."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64).reshape(-1, 2)
+    return words[arr.offset:arr.offset + len(arr), 0].copy()
+
+
+def days(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """int64 days since 1970-01-01 of a `date32` array (the inverse of `dates`)."""
+    return np.asarray(pc.cast(values, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def seconds(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """int64 epoch seconds of a UTC `timestamp[us]` array (the inverse of `ts`)."""
+    return np.asarray(pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64) // 1_000_000

@@ -14,7 +14,7 @@ so the cache always holds exactly one version of the data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from enum import Enum
 from typing import Any, Final
 
@@ -87,20 +87,22 @@ class DocCache:
 
     def load(self, key: Hashable) -> bytes | None:
         """Refresh and load as needed (blocking: run it in the thread pool), then the document."""
-        if not self._valid(key):
-            return None
+        return self.load_many([key])[0]
+
+    def load_many(self, keys: Sequence[Hashable]) -> list[bytes | None]:
+        """`load` of every key (None: no such key), under one hold of the write lock: one version throughout."""
+        valid = [key if self._valid(key) else None for key in keys]
         with self._firm.hold():
             self._refresh()
-            chunk = self._chunk(key)
-            if chunk not in self._loaded:
+            for chunk in sorted({self._chunk(k) for k in valid if k is not None} - self._loaded):
                 if self._chunk_size:
                     lo = chunk * self._chunk_size
                     self._fill(f"{self._key} BETWEEN ? AND ?", [lo, min(lo + self._chunk_size, _INT64) - 1])
                 else:
                     self._fill("TRUE", [])
                 self._loaded.add(chunk)
-            value = self._docs.get(key)
-        return None if value is None else self._serve(value, self._firm)
+            values = [None if key is None else self._docs.get(key) for key in valid]
+        return [None if value is None else self._serve(value, self._firm) for value in values]
 
     def _fill(self, where: str, params: list[Any]) -> dict[Hashable, Any]:
         rows = {row[0]: self._finish(row) for row in self._firm.query(self._render.replace("{where}", where), params)}

@@ -1,4 +1,4 @@
-"""Vectorised generators: the firm's reference data, Aiwyn WIP / invoices / payments, iinsight invoices.
+"""Vectorised generators: the firm's reference data, Aiwyn WIP / invoices / payments (iinsight: `_gen_iinsight.py`).
 
 Each generator returns Arrow tables whose column names are the store's (see `data.py`). With
 `fresh_at` (epoch s) they generate brand-new records created and updated at that instant (activity).
@@ -15,7 +15,6 @@ from simulators._arrays import (
     DAY,
     HORIZON_DAYS,
     cyclic_buckets,
-    dates,
     days_past_due,
     dec,
     fmt,
@@ -34,9 +33,9 @@ _ADJ = ("Acme Blue Harbor Summit Granite Maple Cedar Silver Northern Pacific Atl
 _NOUN = ("Logistics Manufacturing Dental Farms Builders Media Foods Energy Motors Realty Health Studios "
          "Textiles Robotics Brewing Outfitters Pharmacy Aviation Marine Capital").split()
 _SUFFIX = ("Corporation", "LLC", "Inc.", "Holdings", "Group", "Partners", "Pty Ltd", "Co.")
-_FIRST = ("Luna Diego Sofia Graham Paul Olivia Liam Emma Noah Ava Mia Lucas Zoe Ethan Chloe Mason Ella Jack "
+FIRST_NAMES = ("Luna Diego Sofia Graham Paul Olivia Liam Emma Noah Ava Mia Lucas Zoe Ethan Chloe Mason Ella Jack "
           "Grace Henry Ruby Oscar Isla Leo Amelia Hugo Nora Felix Ivy Max").split()
-_LAST = ("Ramirez Fernandez Torres Smith McGurgor Nguyen Patel Chen Walker Brown Wilson Taylor Martin Lee "
+LAST_NAMES = ("Ramirez Fernandez Torres Smith McGurgor Nguyen Patel Chen Walker Brown Wilson Taylor Martin Lee "
          "Harris Clark Lewis Young King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell Roberts "
          "Carter").split()
 _TITLES = ("Mr", "Ms", "Dr", "Mrs")
@@ -59,11 +58,6 @@ _LINE_DESC = ("Financial Statement Audit", "Tax Return Preparation", "Advisory S
               "Payroll Processing", "Consultation")
 _INV_DESC = ("Professional services rendered", "Tax preparation services", "Audit services",
              "Advisory services", "Bookkeeping services")
-_SERVICES = ("Equipment", "Assessment", "Report writing", "Travel", "Case management", "Ergonomic review")
-_CHARGE = ("OR04", "ch1", "RTWNE01", "AS01", "TR02", "CM05")
-_CONTRACTS = ("Allianz", "WorkCover NSW", "icare", "QBE", "dvy-sc")
-_GL = (("003", "account 3.", "3"), (None, None, "0"), ("101", "Consulting revenue", "101"))
-_STATES = ("NSW", "VIC", "QLD")
 
 
 @dataclass
@@ -114,9 +108,9 @@ def build_context(rng: np.random.Generator, n_clients: int, now_s: int) -> tuple
              f"{_SUFFIX[c % len(_SUFFIX)]}" for c in combos.tolist()]
     weights = 1.0 / np.arange(1, n_clients + 1) ** 0.8
     n_staff = max(4, n_clients // 4 + 3)
-    pairs = rng.choice(len(_FIRST) * len(_LAST), n_staff, replace=False)
-    first = [_FIRST[p // len(_LAST)] for p in pairs.tolist()]
-    last = [_LAST[p % len(_LAST)] for p in pairs.tolist()]
+    pairs = rng.choice(len(FIRST_NAMES) * len(LAST_NAMES), n_staff, replace=False)
+    first = [FIRST_NAMES[p // len(LAST_NAMES)] for p in pairs.tolist()]
+    last = [LAST_NAMES[p % len(LAST_NAMES)] for p in pairs.tolist()]
     title = [_TITLES[i] for i in rng.integers(0, len(_TITLES), n_staff).tolist()]
     counts = rng.integers(1, 5, n_clients)
     job_client = np.repeat(np.arange(n_clients), counts)
@@ -335,96 +329,3 @@ def gen_invoices(rng: np.random.Generator, ctx: Context, n: int, ids: tuple[int,
         "tax_rate": dec(tax_pct[line_owner]),
     })
     return invoices, lines, pays
-
-
-def gen_iinsight(rng: np.random.Generator, ctx: Context, n: int, ids: tuple[int, int],
-                 shares: tuple[float, float], fresh_at: int | None = None) -> tuple[pa.Table, pa.Table]:
-    """`n` iinsight invoices (+ items); `shares` = (voided, reversed), exact counts; rest ACTIVE.
-
-    Active ones: 45% fully paid (payable 0.00), the others open over the five aging buckets, a third
-    of those partially paid. Voided/reversed ones have nothing payable. Returns (invoices, items).
-    """
-    inv_id0, cost_id0 = ids
-    c = ctx.pick_clients(rng, n)
-    terms = rng.choice([14, 19, 30], n)
-    if fresh_at is None:
-        cls = shuffled_classes(rng, n, [shares[0], shares[1]])  # 0 voided, 1 reversed, 2 active
-        paid_full = (cls == 2) & (rng.random(n) < 0.45)
-        is_open = (cls == 2) & ~paid_full
-        dpd = days_past_due(rng, cyclic_buckets(is_open))
-        inv_day = np.where(is_open, ctx.today - dpd - terms, ctx.today - rng.integers(20, HORIZON_DAYS, n))
-    else:
-        cls = np.full(n, 2)
-        paid_full = np.zeros(n, dtype=bool)
-        is_open = ~paid_full
-        inv_day = np.full(n, fresh_at // DAY)
-    n_items = rng.integers(1, 4, n)
-    owner = np.repeat(np.arange(n), n_items)
-    m = len(owner)
-    quarters = rng.integers(1, 17, m)
-    rate_d = rng.integers(60, 251, m)
-    sub = quarters * rate_d * 25
-    item_tax = np.where(rng.random(m) < 0.7, (sub * 10 + 50) // 100, 0)
-    total = group_sum(sub + item_tax, n_items)
-    partial = is_open & (rng.random(n) < 0.35) & (fresh_at is None)
-    paid = np.where(paid_full, total, np.where(partial, np.maximum(1, np.floor(total * rng.uniform(0.1, 0.9, n))), 0))
-    payable = np.where(cls == 2, total - paid.astype(np.int64), 0)
-    start = inv_day - rng.integers(0, 31, n)
-    end = start + (rng.random(n) * (inv_day - start + 1)).astype(np.int64)
-    if fresh_at is None:
-        created = np.minimum(inv_day * DAY + rng.integers(7 * 3600, 18 * 3600, n), ctx.now_s)
-        updated = spread_updates(rng, created, ctx.now_s, paid_full | partial | (cls != 2), ctx.tie_at)
-    else:
-        updated = np.full(n, fresh_at)
-    case = rng.integers(1, 400, n)
-    staff = rng.integers(0, len(ctx.staff_first), n)
-    item_staff = rng.integers(0, len(ctx.staff_first), m)
-    gl = rng.integers(0, len(_GL), m)
-    service = rng.integers(0, len(_SERVICES), m)
-    inv_ids = np.arange(inv_id0, inv_id0 + n)
-    state = np.array(_STATES, dtype=object)[case % 3]
-    invoices = pa.table({
-        "invoice_id": inv_ids,
-        "company_id": c + COMPANY_ID0,
-        "invoice_number": fmt("%s%d", state, inv_ids + 2_013_000),
-        "case_number": fmt("%s%d", state, case),
-        "terms": terms,
-        "date_of_invoice": dates(inv_day),
-        "due_date": dates(inv_day + terms),
-        "notes": take(("", "Thank you for your business", "Please quote the invoice number"),
-                      rng.choice(3, n, p=[0.7, 0.2, 0.1])),
-        "total_amount_payable": dec(payable),
-        "client_first_name": take(_FIRST, case % len(_FIRST)),
-        "client_last_name": take(_LAST, (case * 7) % len(_LAST)),
-        "claim_no": fmt("%d", rng.integers(1000, 9999, n)),
-        "provider_number": take(("", "345666", "204118", "771203"), rng.integers(0, 4, n)),
-        "assigned_to": take(ctx.staff_names, staff),
-        "start_date": dates(start),
-        "end_date": dates(end),
-        "sub_total": dec(group_sum(sub, n_items)),
-        "total_tax": dec(group_sum(item_tax, n_items)),
-        "total": dec(total),
-        "last_update_utc": ts(updated),
-        "status": take(("VOIDED", "REVERSED", "ACTIVE"), cls),
-    })
-    items = pa.table({
-        "cost_id": np.arange(cost_id0, cost_id0 + m),
-        "invoice_id": inv_ids[owner],
-        "charge_code": take(_CHARGE, service),
-        "employee_id": item_staff + STAFF_ID0,
-        "general_ledger_code": take([g[0] for g in _GL], gl),
-        "general_ledger_description": take([g[1] for g in _GL], gl),
-        "general_ledger_id": take([g[2] for g in _GL], gl),
-        "professional": pa.array([""] * m),
-        "quantity": dec(quarters * 25),
-        "rate": dec(rate_d * 100),
-        "revenue_centre": take(("Another Revenue Centre", None, "Head Office"), rng.integers(0, 3, m)),
-        "service_contract": take(_CONTRACTS, rng.integers(0, len(_CONTRACTS), m)),
-        "service_date": dates(start[owner] + (rng.random(m) * (end - start + 1)[owner]).astype(np.int64)),
-        "service": take(_SERVICES, service),
-        "description": fmt("%s - %s", np.array(_SERVICES, dtype=object)[service],
-                           np.array(["Initial", "Follow-up", "Review"], dtype=object)[rng.integers(0, 3, m)]),
-        "tax_amount": dec(item_tax),
-        "total": dec(sub + item_tax),
-    })
-    return invoices, items

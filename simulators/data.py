@@ -20,14 +20,17 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from simulators._gen import build_context, gen_iinsight, gen_invoices, gen_wip
+from simulators._gen import build_context, gen_invoices, gen_wip
 from simulators._gen_aimsio import NRB_SCHEMA, gen_jobs, gen_nrbs
+from simulators._gen_iinsight import gen_iinsight, gen_iinsight_billings, gen_iinsight_payments
+from simulators._views import TRUTH_SQL, VIEWS
 
 T = TypeVar("T")
 
 WIP_ID0, INVOICE_ID0, LINE_ID0, PAYMENT_ID0, IINSIGHT_ID0, COST_ID0 = 100_001, 40_001, 1, 12_001, 900, 221_001
-"""First ids of generated rows (iinsight ids start at 900 so that 999 → 1000 is crossed: numeric order
-differs from string order)."""
+IINSIGHT_PAYMENT_ID0, BILLING_ID0 = 980, 1
+"""First ids of generated rows (iinsight invoice and payment ids start below 1000 so that 999 → 1000 is
+crossed: numeric order differs from string order)."""
 
 
 # Job columns that may be null in every generated row; their type cannot be inferred from the values then.
@@ -57,6 +60,13 @@ class FirmSize:
     status: `round(n × iinsight_voided_share)` VOIDED, `round(n × iinsight_reversed_share)` REVERSED,
     the rest ACTIVE; set both shares to 0 to get exactly `n` active invoices. `nrbs` counts top-level
     NRBs (AP-invoice receipts add children on top).
+
+    `iinsight_payments`: `round(n × iinsight_payment_voided_share)` VOIDED, the rest ACTIVE, at least one
+    per paid invoice (fewer than the paid invoices leave the others unpaid). `iinsight_billings`:
+    `round(n × iinsight_unbilled_share)` unbilled, the rest items of invoices (at most as many as there are
+    items; the others unbilled too). Presets scale both with `iinsight_invoices`: 2 billings and 0.64
+    payments per invoice (about one per paid invoice), the smaller presets a little more (0.65-0.75) so
+    that a seed's spread in paid invoices does not leave any unpaid.
     """
 
     clients: int = 50
@@ -65,23 +75,29 @@ class FirmSize:
     nrbs: int = 500
     job_orders: int = 30
     iinsight_invoices: int = 1_000
+    iinsight_payments: int = 700
+    iinsight_billings: int = 2_000
     aiwyn_paid_share: float = 0.42
     aiwyn_pending_share: float = 0.03
     aiwyn_draft_share: float = 0.02
     aiwyn_cancelled_share: float = 0.03
     iinsight_voided_share: float = 0.05
     iinsight_reversed_share: float = 0.02
+    iinsight_payment_voided_share: float = 0.05
+    iinsight_unbilled_share: float = 0.2
 
     @classmethod
     def preset(cls, name: str) -> FirmSize:
-        """`tiny` (quick tests), `demo` (default), `medium` (200k WIP) or `large` (1M WIP, 100k invoices)."""
+        """`tiny` (quick tests), `demo` (default), `medium` (200k WIP) or `large` (1M WIP, 100k invoices each,
+        64k iinsight payments, 200k billings)."""
         presets = {
-            "tiny": cls(clients=5, wip=120, aiwyn_invoices=30, nrbs=12, job_orders=4, iinsight_invoices=40),
+            "tiny": cls(clients=5, wip=120, aiwyn_invoices=30, nrbs=12, job_orders=4, iinsight_invoices=40,
+                        iinsight_payments=30, iinsight_billings=80),
             "demo": cls(),
             "medium": cls(clients=200, wip=200_000, aiwyn_invoices=10_000, nrbs=500, job_orders=60,
-                          iinsight_invoices=20_000),
+                          iinsight_invoices=20_000, iinsight_payments=13_000, iinsight_billings=40_000),
             "large": cls(clients=500, wip=1_000_000, aiwyn_invoices=100_000, nrbs=2_000, job_orders=150,
-                         iinsight_invoices=100_000),
+                         iinsight_invoices=100_000, iinsight_payments=64_000, iinsight_billings=200_000),
         }
         if name not in presets:
             raise ValueError(f"unknown firm size {name!r}; one of {sorted(presets)}")
@@ -127,6 +143,15 @@ class Truth:
       employee_last_name, employee_name, employee_title, general_ledger_code,
       general_ledger_description, general_ledger_id, professional, quantity, rate, revenue_centre,
       service_contract, service_date, service, description, tax_amount, total
+    - `iinsight_payments` (every status): payment_id, payment_number, transaction_date, amount (the receipt,
+      > 0: what it takes off its invoice; v2 shows −amount), v1_amount (the signed amount v1 shows),
+      paid_by, reference_number, card_type, bank, branch, invoice_id, invoice_number, bill_to_id, type,
+      notes, status (ACTIVE | VOIDED), last_update_utc
+    - `iinsight_billings` (not deleted): id, case_id, time_based (bool), description, estimate_link,
+      employee_id, employee_first_name, employee_last_name, employee_name, employee_title, team_id,
+      team_description, reference_date (the work date), start_time (local hour), reference_time (UTC
+      instant), quantity, unit_cost, unit_charge, tax_amount, tax_rate, total_charge, charge_code,
+      invoice (the invoice id, 0 while unbilled), notes, time_inserted (UTC instant)
     """
 
     aiwyn_wip: pa.Table
@@ -138,6 +163,8 @@ class Truth:
     aimsio_job_orders: pa.Table
     iinsight_invoices: pa.Table
     iinsight_invoice_items: pa.Table
+    iinsight_payments: pa.Table
+    iinsight_billings: pa.Table
 
     def __getitem__(self, name: str) -> pa.Table:
         return getattr(self, name)
@@ -147,43 +174,12 @@ class Truth:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_NRB_COLS = ", ".join(n for n in NRB_SCHEMA.names if n not in ("deleted", "seq"))
-_VIEWS = """
-CREATE VIEW iinsight_invoices_v AS
-SELECT i.invoice_id, i.company_id, c.name AS "to", c.attention AS to_attention, c.address AS to_address,
-       c.accounts_email AS to_email, c.abn, i.invoice_number, i.case_number, i.terms, i.date_of_invoice,
-       i.due_date, i.notes, i.total_amount_payable, i.client_first_name || ' ' || i.client_last_name AS client,
-       i.claim_no, i.provider_number, i.assigned_to, i.start_date, i.end_date, c.contact_id, i.sub_total,
-       i.total_tax, i.total, i.last_update_utc, i.status, i.client_first_name, i.client_last_name
-FROM iinsight_invoices i JOIN clients c USING (company_id);
-CREATE VIEW iinsight_items_v AS
-SELECT it.cost_id, it.invoice_id, it.charge_code, it.employee_id, s.first_name AS employee_first_name,
-       s.last_name AS employee_last_name, s.first_name || ' ' || s.last_name AS employee_name,
-       s.title AS employee_title, it.general_ledger_code, it.general_ledger_description, it.general_ledger_id,
-       it.professional, it.quantity, it.rate, it.revenue_centre, it.service_contract, it.service_date,
-       it.service, it.description, it.tax_amount, it.total
-FROM iinsight_items it JOIN staff s ON s.staff_id = it.employee_id;
-CREATE VIEW aimsio_nrbs_live AS
-SELECT n.* FROM aimsio_nrbs n LEFT JOIN aimsio_nrbs p ON p.nrb_guid = n.nrb_parent_guid
-WHERE NOT n.deleted AND NOT coalesce(p.deleted, false);
-"""
-_TRUTH_SQL = {
-    "aiwyn_wip": "SELECT * FROM aiwyn_wip ORDER BY id",
-    "aiwyn_invoices": "SELECT * FROM aiwyn_invoices ORDER BY id",
-    "aiwyn_invoice_line_items": "SELECT * FROM aiwyn_line_items ORDER BY id",
-    "aiwyn_payments": "SELECT * FROM aiwyn_payments ORDER BY id",
-    "aimsio_nrbs": f"SELECT {_NRB_COLS} FROM aimsio_nrbs_live WHERE nrb_parent_guid IS NULL ORDER BY seq",
-    "aimsio_nrb_children": f"SELECT {_NRB_COLS} FROM aimsio_nrbs_live WHERE nrb_parent_guid IS NOT NULL "
-                           "ORDER BY seq",
-    "aimsio_job_orders": "SELECT * FROM aimsio_jobs ORDER BY job_id",
-    "iinsight_invoices": "SELECT * FROM iinsight_invoices_v ORDER BY invoice_id",
-    "iinsight_invoice_items": "SELECT * FROM iinsight_items_v ORDER BY cost_id",
-}
 SORTED_TABLES = {
     "aiwyn_wip": ("updated_at", "id"),
     "aiwyn_invoices": ("updated_at", "id"),
     "aiwyn_payments": ("updated_at", "id"),
     "iinsight_invoices": ("last_update_utc", "invoice_id"),
+    "iinsight_payments": ("last_update_utc", "payment_id"),
 }
 """Big tables kept physically ordered by (update timestamp, id): generated that way, and every row a
 write touches is re-appended at the end. Keyset pages then read a narrow rowid range (fast Top-N)."""
@@ -194,8 +190,11 @@ UPDATE_COLUMNS = {
     "aimsio.nrbs": ("aimsio_nrbs", "nrb_updated_at"),
     "aimsio.job_orders": ("aimsio_jobs", "job_updated_at"),
     "iinsight.invoices": ("iinsight_invoices", "last_update_utc"),
+    "iinsight.payments": ("iinsight_payments", "last_update_utc"),
+    "iinsight.billings": ("iinsight_billings", "changed_utc"),
 }
-"""Entity → (store table, update-timestamp column)."""
+"""Entity → (store table, update-timestamp column). Billings have no change timestamp in the API: their
+`changed_utc` is the simulator's own (creation, invoicing, deletion), never served."""
 _DELETIONS = ("CREATE TABLE aiwyn_deletions "
               "(entity VARCHAR NOT NULL, id BIGINT NOT NULL, deleted_at TIMESTAMPTZ NOT NULL)")
 """Tombstones of hard-deleted Aiwyn records (`entity` `wip` | `payment`), stamped like any change: caches drop
@@ -252,9 +251,15 @@ class Firm:
         self._create("aimsio_nrbs", pa.Table.from_pylist(gen_nrbs(rng, ctx, jobs, size.nrbs, 1), NRB_SCHEMA))
         ii, items = gen_iinsight(np.random.default_rng([self.seed, 4]), ctx, size.iinsight_invoices,
                                  (IINSIGHT_ID0, COST_ID0), (size.iinsight_voided_share, size.iinsight_reversed_share))
+        pays, ii = gen_iinsight_payments(np.random.default_rng([self.seed, 5]), ctx, ii, size.iinsight_payments,
+                                         IINSIGHT_PAYMENT_ID0, size.iinsight_payment_voided_share)
         self._create("iinsight_invoices", ii)
         self._create("iinsight_items", items)
-        self._con.execute(_VIEWS)
+        self._create("iinsight_payments", pays)
+        self._create("iinsight_billings", gen_iinsight_billings(
+            np.random.default_rng([self.seed, 6]), ctx, ii, items, size.iinsight_billings,
+            size.iinsight_unbilled_share, BILLING_ID0))
+        self._con.execute(VIEWS)
         self._con.execute(_DELETIONS)
 
     def _create(self, name: str, table: pa.Table) -> None:
@@ -398,9 +403,10 @@ class Firm:
     def activity(self, fraction: float = 0.02, seed: int | None = None) -> dict[str, dict[str, int]]:
         """Apply one deterministic burst of activity to about `fraction` of every entity.
 
-        New WIP / invoices (+ lines) / payments / NRBs / iinsight invoices, edits (WIP billed or
-        written off, invoice status changes, payments, NRBs billed or re-quantified, job status,
-        iinsight voids / reversals / payments) and deletes (Aimsio NRBs). Every touched row gets the
+        New WIP / invoices (+ lines) / payments / NRBs / iinsight invoices, payments and billings, edits
+        (WIP billed or written off, invoice status changes, payments, NRBs billed or re-quantified, job
+        status, iinsight invoice voids / reversals, payments voided, unbilled billings put on new invoices
+        made of them) and deletes (Aimsio NRBs, unbilled iinsight billings). Every touched row gets the
         same update timestamp `t` (see `write`). Without `seed` the n-th call uses (firm seed, n).
         Returns counts, e.g. `{"aiwyn.wip": {"new": 10, "edited": 40, "deleted": 0}, ...}`.
         """
@@ -416,11 +422,10 @@ class Firm:
     def truth(self) -> Truth:
         """Everything the APIs currently serve, typed (see `Truth` for the columns)."""
         cur = self._cursor()
-        return Truth(**{name: cur.sql(sql).to_arrow_table() for name, sql in _TRUTH_SQL.items()})
+        return Truth(**{name: cur.sql(sql).to_arrow_table() for name, sql in TRUTH_SQL.items()})
 
     def updated_at_max(self, entity: str) -> datetime | None:
-        """Latest update timestamp of an entity (`aiwyn.wip`, `aiwyn.invoices`, `aiwyn.payments`,
-        `aimsio.nrbs`, `aimsio.job_orders`, `iinsight.invoices`)."""
+        """Latest update timestamp of an entity (a key of `UPDATE_COLUMNS`: `aiwyn.wip`, …, `iinsight.billings`)."""
         table, column = UPDATE_COLUMNS[entity]
         return self.scalar(f"SELECT max({column}) FROM {table}")
 

@@ -1,4 +1,5 @@
-"""iinsight simulator (iinsight.md §2-§4, seed 004, CONTRACT.md "iinsight").
+"""iinsight simulator (iinsight.md §2-§5, §7, seed 004, CONTRACT.md "iinsight", "iinsight payments",
+"iinsight billings").
 
 - `POST /auth/login`: Basic `client_id:client_secret`, form `grant_type=password, username, password`
   → `{"access_token": 40 hex, "expires_in", "token_type": "Bearer", "scope": null, "refresh_token"}`.
@@ -12,8 +13,11 @@
   `last_update_utc >= modified_since`, ordered by `last_update_utc`, then numeric `invoice_id`; `[]`
   past the end. Every value a string; v1 dates `DD-MM-YYYY`, v2 dates `YYYY-MM-DDT12:00:00Z` and
   `cost_id`/`description` on items; `last_update` is Australia/Sydney local time. Missing or invalid
-  parameters → 400. Rows changed while a client pages move to the end of the order.
+  parameters → 400. Rows changed while a client pages move to the end of the order (`_iinsight_lists.py`).
 - `GET /api1/invoices/billed_to` and `PUT /api1/invoices/transfer` as in seed 004.
+- `GET /api1/payments`, `GET /api2/payments` (`_iinsight_payments.py`) and `GET /api1/billings`
+  (`_iinsight_billings.py`): optional endpoints (`payments`, `billings`) that can be switched off (404)
+  or forbidden (403), CONTRACT.md "Optional endpoints".
 - Other errors: `{"error": "<code>", "error_description": "..."}` (401 `invalid_token`, 400
   `invalid_request`, 404 `not_found`, 429 `rate_limited`, 5xx `server_error`).
 """
@@ -23,7 +27,6 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import secrets
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,20 +47,19 @@ from simulators._app import (
     raw_json,
     same,
 )
-from simulators._cache import DocCache
-from simulators._keyset import KeysetIndex, epoch_us
+from simulators._iinsight_billings import billings_route
+from simulators._iinsight_lists import PAGE_SIZE, StatusList, StatusPages, api_date, list_route, local_time
+from simulators._iinsight_payments import PAYMENTS
 from simulators._sqljson import array_of, flat, iso, obj
 from simulators._transfers import transfer_invoices
 from simulators.data import Firm
-from simulators.hasura import parse_instant
 from simulators.settings import SimSettings
 
-PAGE_SIZE = 100
 _REFRESH_TTL_S = 30 * 86_400
 _OAUTH_CODES = {"UNAUTHORIZED": "invalid_token", "BAD_REQUEST": "invalid_request", "NOT_FOUND": "not_found",
                 "RATE_LIMITED": "rate_limited", "TOO_MANY_REQUESTS": "rate_limited",
                 "INTERNAL_ERROR": "server_error", "SERVICE_UNAVAILABLE": "temporarily_unavailable",
-                "METHOD_NOT_ALLOWED": "invalid_request"}
+                "METHOD_NOT_ALLOWED": "invalid_request", "FORBIDDEN": "insufficient_scope"}
 _BILLED_TO = {"invoice_id": "invoice_id", "case": "case_number", "first_name": "client_first_name",
               "last_name": "client_last_name", "invoice": "invoice_number", "to": '"to"',
               "date_of_invoice": "date_of_invoice", "total": "total", "status": "status"}
@@ -73,13 +75,9 @@ def oauth_error(status: int, code: str, message: str) -> dict[str, Any]:
     return {"error": _OAUTH_CODES.get(code, code), "error_description": message}
 
 
-def _date(column: str, version: int) -> str:
-    return f"strftime({column}, '%d-%m-%Y')" if version == 1 else f"strftime({column}, '%Y-%m-%dT12:00:00Z')"
-
-
-def _page_sql(version: int) -> tuple[str, str]:
-    """(SQL → (JSON array, rows, first invoice id) for params (status, modified_since, offset);
-    SQL → (invoice id, row JSON) of the invoices `v` whose `v.invoice_id` meets `{where}`, for `DocCache`)."""
+def _invoice_sql(version: int) -> str:
+    """SQL → (invoice id, row JSON) of the invoices `v` whose `v.invoice_id` meets `{where}` (items nested),
+    as API `version` renders them."""
     s = lambda c: f"{c}::VARCHAR"  # noqa: E731
     head = [("cost_id", s("it.cost_id")), ("service", "it.service"), ("description", "it.description")]
     item = obj(
@@ -91,7 +89,7 @@ def _page_sql(version: int) -> tuple[str, str]:
          ("general_ledger_description", "it.general_ledger_description"),
          ("general_ledger_id", "it.general_ledger_id"), ("professional", "it.professional"),
          ("quantity", s("it.quantity")), ("rate", s("it.rate")), ("revenue_centre", "it.revenue_centre"),
-         ("service_contract", "it.service_contract"), ("service_date", _date("it.service_date", version)),
+         ("service_contract", "it.service_contract"), ("service_date", api_date("it.service_date", version)),
          *([("service", "it.service")] if version == 1 else []),
          ("tax_amount", s("it.tax_amount")), ("total", s("it.total"))],
     )
@@ -99,30 +97,19 @@ def _page_sql(version: int) -> tuple[str, str]:
         [("invoice_id", s("r.invoice_id")), ("company_id", s("r.company_id")), ("to", 'r."to"'),
          ("to_attention", "r.to_attention"), ("to_address", "r.to_address"), ("to_email", "r.to_email"),
          ("abn", "r.abn"), ("invoice_number", "r.invoice_number"), ("case_number", "r.case_number"),
-         ("terms", s("r.terms")), ("date_of_invoice", _date("r.date_of_invoice", version)),
-         ("due_date", _date("r.due_date", version)), ("notes", "r.notes"),
+         ("terms", s("r.terms")), ("date_of_invoice", api_date("r.date_of_invoice", version)),
+         ("due_date", api_date("r.due_date", version)), ("notes", "r.notes"),
          ("total_amount_payable", s("r.total_amount_payable")), ("client", "r.client"), ("claim_no", "r.claim_no"),
          ("provider_number", "r.provider_number"), ("assigned_to", "r.assigned_to"),
-         ("start_date", _date("r.start_date", version)), ("end_date", _date("r.end_date", version)),
+         ("start_date", api_date("r.start_date", version)), ("end_date", api_date("r.end_date", version)),
          ("contact_id", s("r.contact_id"))],
         ("item", "r.item_json"),
         [("sub_total", s("r.sub_total")), ("total_tax", s("r.total_tax")), ("total", s("r.total")),
          ("office_department_id", "NULL"), ("office_department_name", "NULL"),
-         ("last_update", "strftime(r.last_update_utc AT TIME ZONE 'Australia/Sydney', '%d-%m-%Y %H:%M:%S')"),
-         ("last_update_utc", iso("r.last_update_utc")), ("status", "r.status")],
+         ("last_update", local_time("r.last_update_utc")), ("last_update_utc", iso("r.last_update_utc")),
+         ("status", "r.status")],
     )
     return (
-        "WITH k AS (SELECT rowid AS r FROM iinsight_invoices WHERE status = ? AND last_update_utc >= ? "
-        f"ORDER BY last_update_utc, invoice_id LIMIT {PAGE_SIZE} OFFSET ?), "
-        "ids AS (SELECT invoice_id FROM iinsight_invoices WHERE rowid BETWEEN (SELECT min(r) FROM k) "
-        "AND (SELECT max(r) FROM k) AND rowid IN (SELECT r FROM k)), "
-        "p AS (SELECT * FROM iinsight_invoices_v SEMI JOIN ids USING (invoice_id)), "
-        f"items AS (SELECT it.invoice_id, '[' || string_agg({item}, ',' ORDER BY it.cost_id) || ']' AS arr "
-        "FROM iinsight_items_v it SEMI JOIN p ON p.invoice_id = it.invoice_id GROUP BY it.invoice_id), "
-        "r AS (SELECT p.*, coalesce(items.arr, '[]') AS item_json FROM p LEFT JOIN items USING (invoice_id)) "
-        f"SELECT {array_of(row, 'r', 'r.last_update_utc, r.invoice_id')}, (SELECT count(*) FROM p), "
-        "(SELECT min(invoice_id) FROM p)"
-    ), (
         "WITH p AS (SELECT * FROM iinsight_invoices_v v WHERE {where}), "
         f"items AS (SELECT it.invoice_id, '[' || string_agg({item}, ',' ORDER BY it.cost_id) || ']' AS arr "
         "FROM iinsight_items_v it SEMI JOIN p ON p.invoice_id = it.invoice_id GROUP BY it.invoice_id), "
@@ -131,25 +118,9 @@ def _page_sql(version: int) -> tuple[str, str]:
     )
 
 
-def _page_from_cache(firm: Firm, docs: DocCache, status: str, since: datetime,
-                     offset: int) -> tuple[bytes, int, int | None] | None:
-    """A page assembled from rendered invoices: ids by the sorted index of (last_update_utc,
-    invoice_id) per status, documents from `docs`, under `Firm.hold()` (one version throughout).
-    None when the table does not qualify or the offset is out of BIGINT range (the page SQL answers then)."""
-    if offset >= 2**63:
-        return None
-    index = firm.memo("keyset:iinsight_invoices", lambda: KeysetIndex(
-        firm, "iinsight_invoices", "last_update_utc", "invoice_id", group_column="status"))
-    with firm.hold():
-        current = index.current()
-        if current is None:
-            return None
-        ids = current.group_page(status, epoch_us(since), offset, PAGE_SIZE)
-        found = [docs.load(i) for i in ids]
-    rows = [doc for doc in found if doc is not None]
-    if len(rows) != len(ids):
-        return None
-    return b"[" + b",".join(rows) + b"]", len(ids), min(ids, default=None)
+INVOICES = StatusList("invoices", "iinsight_invoices", "invoice_id", {1: _invoice_sql(1), 2: _invoice_sql(2)},
+                      {1: ("active", "voided"), 2: ("active", "voided", "reversed")})
+"""`/api1/invoices` and `/api2/invoices` (iinsight.md §4)."""
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -173,23 +144,7 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     """The iinsight simulator app over `firm`."""
     vendor = Vendor("iinsight", firm, settings or SimSettings(), error_body=oauth_error)
     refresh_tokens = TokenStore()
-    pages = {1: _page_sql(1), 2: _page_sql(2)}
-
-    changed = "SELECT invoice_id FROM iinsight_invoices WHERE last_update_utc > ?"
-
-    def docs(version: int) -> DocCache:
-        """Rendered invoices (items nested) of API `version`, loaded 8192 ids at a time."""
-        return firm.memo(f"iinsight.rows:v{version}", lambda: DocCache(
-            firm, pages[version][1], "v.invoice_id", changed, chunk=8192))
-
-    def render_page(version: int, status: str, since: datetime, offset: int) -> tuple[str | bytes, int, int | None]:
-        """(JSON array, rows, smallest id) of one page: from rendered invoices, else by the page SQL."""
-        found = _page_from_cache(firm, docs(version), status, since, offset)
-        if found is not None:
-            return found
-        body, rows, first_id = firm.query(pages[version][0], [status, since, offset])[0]
-        return body, rows, first_id
-
+    invoices, payments = StatusPages(firm, INVOICES), StatusPages(firm, PAYMENTS)
     def client_ok(request: Request) -> None:
         creds = basic_credentials(request)
         cfg = vendor.settings
@@ -228,30 +183,6 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
     def authorize(request: Request) -> None:
         if not vendor.tokens.valid(bearer_token(request)):
             raise ApiError(401, "invalid_token", "missing, invalid or expired access token")
-
-    def invoices(version: int) -> Any:
-        allowed = ("active", "voided") if version == 1 else ("active", "voided", "reversed")
-
-        async def handler(request: Request) -> Response:
-            authorize(request)
-            q = request.query_params
-            status = q.get("satus") or q.get("status") if version == 1 else q.get("status") or q.get("satus")
-            if not status or status.lower() not in allowed:
-                raise ApiError(400, "invalid_request", f"status must be one of {', '.join(allowed)}")
-            if not q.get("modified_since"):
-                raise ApiError(400, "invalid_request", "modified_since is required (YYYY-MM-DDThh:mm:ssZ)")
-            since = parse_instant(q["modified_since"], "modified_since")
-            page = q.get("page", "")
-            if not page.isdigit() or int(page) < 1:
-                raise ApiError(400, "invalid_request", "page is required: an integer >= 1")
-            body, rows, first_id = await vendor.db(render_page, version, status.upper(), since,
-                                                   (int(page) - 1) * PAGE_SIZE)
-            if rows and vendor.faults.page_shift():
-                await vendor.db(firm.write, lambda con, t: con.execute(
-                    "UPDATE iinsight_invoices SET last_update_utc = ? WHERE invoice_id = ?", [t, first_id]).fetchall())
-            await vendor.delay(rows)
-            return raw_json(body)
-        return handler
 
     async def billed_to(request: Request) -> Response:
         authorize(request)
@@ -306,9 +237,12 @@ def create_app(firm: Firm, settings: SimSettings | None = None) -> Starlette:
 
     routes = [
         Route("/auth/login", login, methods=["POST"]), Route("/auth/refresh", refresh, methods=["POST"]),
-        Route("/api1/invoices", invoices(1), methods=["GET"]), Route("/api2/invoices", invoices(2), methods=["GET"]),
+        *(list_route(f"/api{v}/invoices", vendor, invoices, v, authorize) for v in (1, 2)),
         Route("/api1/invoices/billed_to", billed_to, methods=["GET"]),
         Route("/api1/invoices/transfer", transfer, methods=["PUT"]),
+        *(list_route(f"/api{v}/payments", vendor, payments, v, authorize) for v in (1, 2)),
+        billings_route(vendor, authorize),
     ]
-    return build_app(vendor, routes)
+    return build_app(vendor, routes, optional={"payments": ("/api1/payments", "/api2/payments"),
+                                               "billings": ("/api1/billings",)})
 

@@ -64,15 +64,32 @@ def keyset(client: httpx.Client, path: str, page_size: int, upper: str | None = 
 
 
 def iinsight_all(client: httpx.Client, version: int, status: str, since: str = "2000-01-01T00:00:00Z",
-                 param: str = "status") -> list[dict[str, Any]]:
-    """Every invoice of one status, by page number until an empty page."""
+                 param: str = "status", entity: str = "invoices") -> list[dict[str, Any]]:
+    """Every row of one status of `/api{version}/{entity}` (invoices or payments), by page number until an
+    empty page."""
     rows: list[dict[str, Any]] = []
     page = 1
     while True:
-        response = client.get(f"/api{version}/invoices", params={"modified_since": since, "page": page, param: status})
+        response = client.get(f"/api{version}/{entity}", params={"modified_since": since, "page": page, param: status})
         response.raise_for_status()
         batch = response.json()
         if not batch:
             return rows
         rows.extend(batch)
+        page += 1
+
+
+def billings_all(client: httpx.Client, limit: int = 1000, **params: str) -> list[dict[str, Any]]:
+    """Every billing `/api1/billings` selects with `params` (query, sort, fields), page by page until an
+    empty `data`."""
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = client.get("/api1/billings", params={"page": page, "limit": limit, **params})
+        response.raise_for_status()
+        body = response.json()
+        assert body["status"] is True
+        if not body["data"]:
+            return rows
+        rows.extend(body["data"])
         page += 1

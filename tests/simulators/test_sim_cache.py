@@ -14,10 +14,12 @@ from sim_clients import NOW, aimsio, aiwyn
 
 from simulators import Firm, SimSettings, SimulatorCluster
 from simulators._cache import MISS, DocCache
+from simulators._iinsight_lists import PAGE_SIZE, StatusList, StatusPages
+from simulators._iinsight_payments import PAYMENTS as IINSIGHT_PAYMENTS
 from simulators._keyset import KeyBound, KeyRange, key_range, money
 from simulators.aiwyn import _DETAILS, INVOICES, PAYMENTS, WIP, Entity, detail_cache
 from simulators.hasura import translate_order_by, translate_where
-from simulators.iinsight import PAGE_SIZE, _page_from_cache, _page_sql
+from simulators.iinsight import INVOICES as IINSIGHT_INVOICES
 from simulators.settings import Faults
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -264,22 +266,23 @@ def test_money_renders_like_duckdb(cents: int, text: str) -> None:
         f'{{"m":{text}}}'
 
 
-# -- iinsight pages from rendered invoices -------------------------------------------------------
+# -- iinsight pages from rendered invoices and payments ------------------------------------------
 
 
-def test_iinsight_pages_from_the_cache_equal_the_page_sql(fresh_firm: Firm) -> None:
-    sqls = {v: _page_sql(v) for v in (1, 2)}
-    changed = "SELECT invoice_id FROM iinsight_invoices WHERE last_update_utc > ?"
-    caches = {v: DocCache(fresh_firm, sqls[v][1], "v.invoice_id", changed, chunk=8) for v in (1, 2)}
+@pytest.mark.parametrize("spec", [IINSIGHT_INVOICES, IINSIGHT_PAYMENTS], ids=["invoices", "payments"])
+def test_iinsight_pages_from_the_cache_equal_the_page_sql(fresh_firm: Firm, spec: StatusList) -> None:
+    pages = StatusPages(fresh_firm, spec)
+    changed = f"SELECT {spec.key} FROM {spec.table} WHERE last_update_utc > ?"
+    caches = {v: DocCache(fresh_firm, spec.render[v], f"v.{spec.key}", changed, chunk=8) for v in (1, 2)}
     rnd = random.Random(8)
 
     def compare(rounds: int) -> None:
-        stamps = [r[0] for r in fresh_firm.query("SELECT last_update_utc FROM iinsight_invoices")]
+        stamps = [r[0] for r in fresh_firm.query(f"SELECT last_update_utc FROM {spec.table}")]
         for _ in range(rounds):
             version, status = rnd.choice([1, 2]), rnd.choice(["ACTIVE", "VOIDED", "REVERSED", "NONE"])
-            since, offset = rnd.choice(stamps), rnd.choice([0, PAGE_SIZE, 3 * PAGE_SIZE]) * rnd.choice([0, 1])
-            body, rows, first = fresh_firm.query(sqls[version][0], [status, since, offset])[0]
-            assert _page_from_cache(fresh_firm, caches[version], status, since, offset) == (
+            since, offset = rnd.choice(stamps), rnd.choice([0, 10, PAGE_SIZE, 3 * PAGE_SIZE]) * rnd.choice([0, 1])
+            body, rows, first = fresh_firm.query(spec.page_sql(version), [status, since, offset])[0]
+            assert pages.from_cache(caches[version], status, since, offset) == (
                 body.encode(), rows, first), (version, status, since, offset)
 
     compare(40)

@@ -38,6 +38,17 @@ def test_sizes_are_exact_and_typed(firm: Firm) -> None:
     assert t.aimsio_nrbs.num_rows == size.nrbs
     assert t.aimsio_job_orders.num_rows == size.job_orders
     assert t.iinsight_invoices.num_rows == size.iinsight_invoices
+    assert t.iinsight_payments.num_rows == size.iinsight_payments
+    assert t.iinsight_billings.num_rows == size.iinsight_billings
+    assert pc.sum(pc.equal(t.iinsight_billings.column("invoice"), 0)).as_py() == round(
+        size.iinsight_billings * size.iinsight_unbilled_share)
+    assert pc.sum(pc.equal(t.iinsight_payments.column("status"), "VOIDED")).as_py() == round(
+        size.iinsight_payments * size.iinsight_payment_voided_share)
+    for table, column in (("iinsight_payments", "amount"), ("iinsight_payments", "v1_amount"),
+                          ("iinsight_billings", "total_charge"), ("iinsight_billings", "quantity")):
+        assert t[table].schema.field(column).type == pa.decimal128(18, 2), (table, column)
+    assert t.iinsight_payments.schema.field("transaction_date").type == pa.date32()
+    assert t.iinsight_billings.schema.field("time_inserted").type == pa.timestamp("us", tz="UTC")
     assert t.aiwyn_wip.schema.field("value").type == pa.decimal128(18, 2)
     assert t.aiwyn_wip.schema.field("updated_at").type == pa.timestamp("us", tz="UTC")
     assert t.iinsight_invoices.schema.field("date_of_invoice").type == pa.date32()
@@ -48,6 +59,28 @@ def test_knobs_give_exactly_100_active_iinsight_invoices() -> None:
     size = replace(FirmSize.preset("tiny"), iinsight_invoices=100, iinsight_voided_share=0, iinsight_reversed_share=0)
     statuses = Firm(seed=1, size=size, now=NOW).truth().iinsight_invoices.column("status").to_pylist()
     assert statuses == ["ACTIVE"] * 100
+
+
+@pytest.mark.parametrize("counts", [
+    {"iinsight_invoices": 0},
+    {"iinsight_invoices": 0, "iinsight_payments": 0, "iinsight_billings": 0},
+    {"iinsight_payments": 0, "iinsight_billings": 0},  # nothing paid, nothing billed
+    {"iinsight_invoices": 3, "iinsight_voided_share": 1.0, "iinsight_reversed_share": 0.0},  # no payable invoice
+    {"iinsight_invoices": 5, "iinsight_billings": 500},  # more billed billings wanted than there are items
+])
+def test_iinsight_edge_sizes_stay_exact_and_consistent(counts: dict[str, float]) -> None:
+    size = replace(FirmSize.preset("tiny"), **counts)
+    firm = Firm(seed=1, size=size, now=NOW)
+    t = firm.truth()
+    expected_payments = size.iinsight_payments if size.iinsight_invoices else 0
+    assert (t.iinsight_invoices.num_rows, t.iinsight_payments.num_rows, t.iinsight_billings.num_rows) == (
+        size.iinsight_invoices, expected_payments, size.iinsight_billings)
+    items = t.iinsight_invoice_items.num_rows
+    assert sum(1 for i in t.iinsight_billings.column("invoice").to_pylist() if i) == min(
+        items, size.iinsight_billings - round(size.iinsight_billings * size.iinsight_unbilled_share))
+    test_money_is_consistent(firm)
+    firm.activity(0.5)
+    test_money_is_consistent(firm)
 
 
 def test_money_is_consistent(firm: Firm) -> None:
@@ -66,6 +99,21 @@ def test_money_is_consistent(firm: Firm) -> None:
                 FROM iinsight_items GROUP BY 1) it USING (invoice_id)
                 WHERE it.s <> i.total OR it.t <> i.total_tax OR i.total <> i.sub_total + i.total_tax
                    OR i.total_amount_payable < 0 OR i.total_amount_payable > i.total""") == [(0,)]
+    # iinsight: an active invoice owes its total less its active payments; others owe nothing and have none active
+    assert q("""SELECT count(*) FROM iinsight_invoices i LEFT JOIN (SELECT invoice_id, sum(amount) s
+                FROM iinsight_payments WHERE status = 'ACTIVE' GROUP BY 1) p USING (invoice_id)
+                WHERE i.total_amount_payable <> CASE WHEN i.status = 'ACTIVE' THEN i.total - coalesce(p.s, 0) ELSE 0 END
+                   OR (i.status <> 'ACTIVE' AND p.s IS NOT NULL)""") == [(0,)]
+    assert q("""SELECT count(*) FROM iinsight_payments p JOIN iinsight_invoices i USING (invoice_id)
+                WHERE p.amount <= 0 OR p.transaction_date < i.date_of_invoice
+                   OR p.last_update_utc > i.last_update_utc""") == [(0,)]  # a payment or its void stamps the invoice
+    # billed billings lie within their invoice, dated on or before it; an invoice made of billings is their total
+    assert q("""SELECT count(*) FROM iinsight_billings_v b LEFT JOIN iinsight_invoices i ON i.invoice_id = b.invoice
+                WHERE b.invoice <> 0 AND (i.invoice_id IS NULL OR b.reference_date > i.date_of_invoice)
+                   OR b.total_charge <> b.quantity * b.unit_charge + b.tax_amount""") == [(0,)]
+    assert q("""SELECT count(*) FROM iinsight_invoices i JOIN (SELECT invoice, sum(total_charge) s
+                FROM iinsight_billings_v WHERE invoice <> 0 GROUP BY 1) b ON b.invoice = i.invoice_id
+                WHERE b.s > i.total""") == [(0,)]
 
 
 def test_nrb_totals_follow_seed_003_and_children_add_up(firm: Firm) -> None:

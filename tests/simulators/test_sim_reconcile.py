@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import httpx
-from sim_clients import aimsio, aiwyn, iinsight, iinsight_all, keyset
+from sim_clients import aimsio, aiwyn, billings_all, iinsight, iinsight_all, keyset
 
 from simulators import Firm, SimulatorCluster
 
@@ -39,6 +39,14 @@ def assert_api_matches_truth(cluster: SimulatorCluster, firm: Firm) -> None:
         api = served_ii[key]
         assert (api["status"], Decimal(api["total_amount_payable"]), api["last_update_utc"]) == (
             row["status"], row["total_amount_payable"], _iso(row["last_update_utc"])), key
+    for version in (1, 2):
+        served_pay = {int(r["payment_id"]): (status.upper(), abs(Decimal(r["amount"])), r["last_update_utc"])
+                      for status in ("active", "voided")
+                      for r in iinsight_all(ii, version, status, entity="payments")}
+        assert served_pay == {r["payment_id"]: (r["status"], r["amount"], _iso(r["last_update_utc"]))
+                              for r in truth.iinsight_payments.to_pylist()}, version
+    served_bill = {int(r["id"]): (int(r["invoice"]), Decimal(r["total_charge"])) for r in billings_all(ii)}
+    assert served_bill == {r["id"]: (r["invoice"], r["total_charge"]) for r in truth.iinsight_billings.to_pylist()}
 
 
 def test_truth_equals_api(cluster: SimulatorCluster, firm: Firm) -> None:
