@@ -12,7 +12,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import duckdb
 import typer
 from rich.console import Console
 
@@ -22,12 +21,12 @@ from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
 from pipelines.sync import SourceRun
 from pipelines.sync import sync as run_sync_pipeline
-from pipelines.warehouse import DEFAULT_DB
+from pipelines.warehouse import DEFAULT_DB, WAREHOUSES, Connection, Warehouse, open_warehouse
 from sources import registry
 from sources._http import ConfigError
 
 app = typer.Typer(
-    help="arwip: AR aging and WIP outstanding from Aiwyn, Aimsio and iinsight, synced into DuckDB.",
+    help="arwip: AR aging and WIP outstanding from Aiwyn, Aimsio and iinsight, synced into DuckDB or PostgreSQL.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -36,6 +35,15 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 
 SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]
+Destination = StrEnum("Destination", [(name, name) for name in WAREHOUSES])  # type: ignore[misc]
+DestinationOption = Annotated[
+    Destination | None,
+    typer.Option(
+        "--destination",
+        help="Warehouse for this run: duckdb (the --db file) or postgres (DESTINATION__POSTGRES__CREDENTIALS); "
+        "default [warehouse] destination, else duckdb.",
+    ),
+]
 
 
 def _sources(values: list[str] | None) -> list[str] | None:
@@ -74,6 +82,15 @@ def _fail(exc: BaseException) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warehouse_of(destination: Any, db: Path) -> Warehouse:
+    """The warehouse of ``--destination`` (else the configuration) and ``--db``; a configuration error ends the
+    command with its one line."""
+    try:
+        return open_warehouse(destination.value if destination else None, db)
+    except Exception as exc:
+        _fail(exc)
+
+
 def print_run(run: SourceRun) -> None:
     """One line per resource: rows fetched, requests made, and anything unusual; one line per optional entity
     that was unavailable, saying what falls back."""
@@ -101,14 +118,14 @@ def print_run(run: SourceRun) -> None:
     console.print(f"  {run.name}: done in {run.seconds:.1f} s", highlight=False)
 
 
-def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path:
+def write_report_page(warehouse: Warehouse, name: str, day: date | None, path: Path) -> Path:
     """Write the self-contained HTML page of report ``name`` (summary, detail, and trend when present)."""
     from pipelines.html_report import write_html
     from pipelines.models import report as build_report
     from pipelines.models import report_config_from_dlt, today_utc
 
     config = report_config_from_dlt()
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.connect() as con:
         summary = build_report(con, name, day, by_client=True, config=config)
         detail = build_report(con, name, day, config=config)
         trend = build_report(con, f"{name}_trend", day, config=config)
@@ -116,7 +133,7 @@ def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path
     return write_html(path, REPORTS[name].title, day or today_utc(), summary, detail, trend)
 
 
-def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> list[SourceRun]:
+def run_sync(warehouse: Warehouse, sources: list[str] | None, reconcile: bool = False) -> list[SourceRun]:
     """Sync with progress on stderr; returns the runs."""
 
     def started(run: SourceRun) -> None:
@@ -138,7 +155,7 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
             )
 
     return run_sync_pipeline(
-        db,
+        warehouse,
         sources,
         on_start=started,
         on_done=print_run,
@@ -152,6 +169,7 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
 def sync(
     source: Annotated[list[str] | None, _source_option("sync")] = None,
     db: DbOption = DEFAULT_DB,
+    destination: DestinationOption = None,
     strict: Annotated[
         bool, typer.Option(help="Exit 3 when any record was quarantined or an optional entity was unavailable.")
     ] = False,
@@ -159,14 +177,15 @@ def sync(
         bool, typer.Option(help="Also compare all ids with the sources and soft-delete what disappeared.")
     ] = False,
 ) -> None:
-    """Fetch what changed in each source since the last run, load it into DuckDB, rebuild the models."""
+    """Fetch what changed in each source since the last run, load it into the warehouse, rebuild the models."""
+    warehouse = warehouse_of(destination, db)
     try:
-        runs = run_sync(db, source, reconcile=reconcile)
+        runs = run_sync(warehouse, source, reconcile=reconcile)
     except Exception as exc:  # every failure becomes one clear line
         _fail(exc)
     quarantined = sum(r.quarantined for r in runs)
     unavailable = sum(len(r.unavailable()) for r in runs)
-    console.print(f"[green]synced[/] {', '.join(r.name for r in runs)} into {db}")
+    console.print(f"[green]synced[/] {', '.join(r.name for r in runs)} into {warehouse.location}")
     if quarantined:
         console.print(f"[yellow]{quarantined} record(s) quarantined[/]: see the <source>.quarantine tables")
     if unavailable:
@@ -210,16 +229,17 @@ def check(source: Annotated[list[str] | None, _source_option("check")] = None) -
 def verify(
     source: Annotated[list[str] | None, _source_option("check")] = None,
     db: DbOption = DEFAULT_DB,
+    destination: DestinationOption = None,
 ) -> None:
     """Compare the warehouse with each source: rows, money sums and newest change, per entity."""
     from rich.table import Table
 
     from pipelines.verify import verify as run_verify
 
-    if not db.exists():
-        _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` first"))
+    warehouse = warehouse_of(destination, db)
     try:
-        checks = run_verify(db, source)
+        warehouse.require()
+        checks = run_verify(warehouse, source)
     except Exception as exc:
         _fail(exc)
     view = Table("source", "entity", "metric", "warehouse", "API", "", title="arwip verify", title_justify="left")
@@ -233,7 +253,7 @@ def verify(
     console.print("[green]the warehouse equals the sources[/]")
 
 
-def _config_note(con: duckdb.DuckDBPyConnection, config: Any) -> None:
+def _config_note(con: Connection, config: Any) -> None:
     """Say so when the report configuration in force differs from the one the warehouse's views were built
     with (the report uses the one in force; BI tools see the views until the next sync rebuilds them)."""
     from pipelines.models import ModelsNotBuilt, stored_report_config
@@ -262,6 +282,7 @@ def report(
     fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write to this file (required for html).")] = None,
     db: DbOption = DEFAULT_DB,
+    destination: DestinationOption = None,
 ) -> None:
     """Print a report as of a date (or write it, e.g. as an HTML page), with the aging buckets and basis in force
     (REPORTS__AGING_BUCKETS, REPORTS__AGING_BASIS or .dlt/config.toml)."""
@@ -277,8 +298,11 @@ def report(
         config = report_config_from_dlt()
     except ValueError as exc:  # names the key
         _fail(ConfigError(str(exc)))
-    if not db.exists():
-        _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` (or `arwip demo`) first"))
+    warehouse = warehouse_of(destination, db)
+    try:
+        warehouse.require()
+    except Exception as exc:
+        _fail(exc)
     if fmt is Fmt.html:
         if not chosen.page:
             pages = " and ".join(r.name for r in REPORTS.values() if r.page)
@@ -286,13 +310,13 @@ def report(
         if out_file is None:
             _fail(ValueError("--format html needs --out FILE"))
         try:
-            path = write_report_page(db, chosen.name, day, out_file)
+            path = write_report_page(warehouse, chosen.name, day, out_file)
         except Exception as exc:
             _fail(exc)
         console.print(f"wrote {path}")
         return
     try:
-        with duckdb.connect(str(db), read_only=True) as con:
+        with warehouse.connect() as con:
             _config_note(con, config)
             table = build_report(con, chosen.name, day, by_client=by is not None, config=config)
     except Exception as exc:
@@ -344,15 +368,17 @@ def simulate(
 @app.command()
 def demo(
     db: DbOption = Path("arwip-demo.duckdb"),
+    destination: DestinationOption = None,
     size: Annotated[str, typer.Option(help="Firm size: tiny, demo, medium or large.")] = "demo",
     seed: Annotated[int, typer.Option(help="Seed of the data generator.")] = 1,
 ) -> None:
-    """Start the simulators, sync, apply one activity step, sync again, print both reports (HTML pages in a
-    reports folder beside the warehouse)."""
+    """Start the simulators, sync into a fresh warehouse, apply one activity step, sync again, print both reports
+    (HTML pages in a reports folder). On postgres, give the demo a database of its own: it recreates it."""
     from pipelines.demo import run_demo
 
+    warehouse = warehouse_of(destination, db)
     try:
-        run_demo(db, size=size, seed=seed, console=console, out=out, sync=run_sync, write_page=write_report_page)
+        run_demo(warehouse, size=size, seed=seed, console=console, out=out, sync=run_sync, write_page=write_report_page)
     except Exception as exc:
         _fail(exc)
 

@@ -18,6 +18,7 @@ not in ``fct_wip``, in the facts-side sums as in the reports.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.models import SQL_DIR
+from pipelines.warehouse import Connection, RelationMissing, as_connection
 
 TESTS_DIR = SQL_DIR / "tests"
 SAMPLE_ROWS = 5
@@ -79,52 +81,63 @@ def discover_data_tests(tests_dir: Path = TESTS_DIR) -> list[Path]:
     return paths
 
 
-def _counted(sql: str) -> str:
+def _counted(sql: str) -> exp.Expression:
     """``select *, count(*) over () as _arwip_failing_rows from (<test>) limit 5``: rows and count in one run."""
     test = sqlglot.parse_one(sql, read="duckdb")
     count = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _COUNT_COLUMN)
-    query = (
+    return (
         exp.select(exp.Star(), count)
         .from_(exp.Subquery(this=test, alias=exp.TableAlias(this=exp.to_identifier("failing"))))
         .limit(SAMPLE_ROWS)
     )
-    return query.sql(dialect="duckdb", comments=False)
 
 
-def run_data_test(con: duckdb.DuckDBPyConnection, path: Path) -> DataTestFailure | None:
-    """Run one data test; None when it passes (returns no rows)."""
+def run_data_test(
+    con: Connection | duckdb.DuckDBPyConnection, path: Path, schemas: Mapping[str, str] | None = None
+) -> DataTestFailure | None:
+    """Run one data test; None when it passes (returns no rows). ``schemas``: where each model schema is (a
+    rebuild's new schemas, see :meth:`pipelines.warehouse.Connection.rebuild`; default the live ones)."""
+    con = as_connection(con)
     name = path.stem
     try:
-        relation = con.sql(_counted(path.read_text(encoding="utf-8")))
-        columns = relation.columns
-        rows = relation.fetchall()
-    except (duckdb.Error, sqlglot.errors.SqlglotError) as exc:
+        with con.savepoint():
+            table = con.arrow(con.dialect.render(_counted(path.read_text(encoding="utf-8")), schemas))
+    except (*con.errors, RelationMissing, sqlglot.errors.SqlglotError) as exc:
         return DataTestFailure(name, 0, [], f"{type(exc).__name__}: {exc}")
-    if not rows:
+    if not table.num_rows:
         return None
-    sample = [{c: v for c, v in zip(columns, row, strict=True) if c != _COUNT_COLUMN} for row in rows]
-    return DataTestFailure(name, int(rows[0][columns.index(_COUNT_COLUMN)]), sample)
+    rows = table.to_pylist()
+    sample = [{c: v for c, v in row.items() if c != _COUNT_COLUMN} for row in rows]
+    return DataTestFailure(name, int(rows[0][_COUNT_COLUMN]), sample)
 
 
-def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = TESTS_DIR) -> list[DataTestFailure]:
+def run_data_tests(
+    con: Connection | duckdb.DuckDBPyConnection,
+    tests_dir: Path = TESTS_DIR,
+    schemas: Mapping[str, str] | None = None,
+) -> list[DataTestFailure]:
     """Run every data test on the built models (as of today, UTC); returns the failures, in test-name order
     (empty when all pass). Only reads. A test that cannot run (e.g. the models are not built) is a failure
-    with ``error`` set.
+    with ``error`` set. ``schemas``: as for :func:`run_data_test`.
     """
     failures = []
     for path in discover_data_tests(tests_dir):
-        failure = run_data_test(con, path)
+        failure = run_data_test(con, path, schemas)
         if failure is not None:
             failures.append(failure)
     return failures
 
 
-def check_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = TESTS_DIR) -> None:
+def check_data_tests(
+    con: Connection | duckdb.DuckDBPyConnection,
+    tests_dir: Path = TESTS_DIR,
+    schemas: Mapping[str, str] | None = None,
+) -> None:
     """Run the data tests and raise when any fails.
 
     Raises:
         DataTestsFailed: one or more tests failed (see its ``failures``).
     """
-    failures = run_data_tests(con, tests_dir)
+    failures = run_data_tests(con, tests_dir, schemas)
     if failures:
         raise DataTestsFailed(failures)

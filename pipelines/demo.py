@@ -9,18 +9,16 @@ AR aging and WIP outstanding reports (and writes them as HTML pages to ``reports
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from rich.console import Console
 
 from pipelines.models import report
 from pipelines.output import to_rich
-from pipelines.warehouse import state_dir
+from pipelines.warehouse import Warehouse
 
 
 @contextmanager
@@ -38,46 +36,41 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def reset_warehouse(db: Path) -> None:
-    """Delete a warehouse file and its dlt state, so a run starts from nothing."""
-    for path in (db, db.with_name(db.name + ".wal")):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(state_dir(db), ignore_errors=True)
-
-
 def run_demo(
-    db: Path,
+    warehouse: Warehouse,
     size: str,
     seed: int,
     console: Console,
     out: Console,
     sync: Callable[..., Any],
-    write_page: Callable[[Path, str, Any, Path], Path],
+    write_page: Callable[[Warehouse, str, Any, Path], Path],
 ) -> None:
-    """Run the demo into ``db`` (recreated); progress to ``console``, reports to ``out``; ``sync`` and
-    ``write_page`` are the CLI's (progress printing, HTML report page)."""
+    """Run the demo into ``warehouse`` (recreated: :meth:`~pipelines.warehouse.Warehouse.recreate`); progress to
+    ``console``, reports to ``out``; ``sync`` and ``write_page`` are the CLI's (progress printing, HTML report
+    page). The HTML pages go to ``reports/`` beside a DuckDB file, else in the current folder."""
     from simulators import Firm, SimulatorCluster
 
     console.print(f"[bold]Generating a {size} firm (seed {seed}) and starting the simulators…[/]")
     firm = Firm(seed=seed, size=size)
-    reset_warehouse(db)
+    warehouse.recreate()
     with SimulatorCluster(firm) as cluster, environment(cluster.credentials):
         for vendor, url in cluster.urls.items():
             console.print(f"  {vendor}: {url}")
         console.print("\n[bold]First sync[/] (everything is new)")
-        sync(db, None)
+        sync(warehouse, None)
         counts = firm.activity(fraction=0.02)
         changed = ", ".join(f"{entity} {sum(kinds.values())}" for entity, kinds in counts.items())
         console.print(f"\n[bold]Activity[/] in the vendor systems: {changed}")
         console.print("\n[bold]Second sync[/] (only what changed; then reconcile the ids with the sources)")
-        sync(db, None, reconcile=True)
-    with duckdb.connect(str(db), read_only=True) as con:
+        sync(warehouse, None, reconcile=True)
+    with warehouse.connect() as con:
         for name, title in (("aging", "AR aging by client"), ("wip", "WIP outstanding by client")):
             out.print(to_rich(report(con, name, by_client=True), f"{title}, as of today", limit=15))
     for name in ("aging", "wip"):
-        page = write_page(db, name, None, db.parent / "reports" / f"{db.stem}-{name}.html")
+        page = write_page(warehouse, name, None, warehouse.folder / "reports" / f"{warehouse.slug}-{name}.html")
         console.print(f"HTML report: {page}")
+    query = warehouse.shell("select * from reports.rpt_ar_aging limit 10")
     console.print(
-        f"\nWarehouse: {db} (BI snapshot beside it). Try `arwip report aging --db {db}`, or "
-        f'`duckdb {db} "select * from reports.rpt_ar_aging limit 10"`.'
+        f"\nWarehouse: {warehouse.location}. Try `arwip report aging {warehouse.cli_args}`, or `{query}`.",
+        highlight=False,
     )

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.warehouse import state_dir
+from pipelines.warehouse import Warehouse, as_warehouse
 from sources.aiwyn.webhooks import WebhookEvent
 
 _SCHEMA = """
@@ -85,9 +85,10 @@ class InboxCounters:
     depth: int
 
 
-def inbox_path(db_path: Path) -> Path:
-    """The inbox of the warehouse ``db_path``: ``.arwip/<db file name>/inbox.sqlite`` (its state folder)."""
-    return state_dir(db_path) / "inbox.sqlite"
+def inbox_path(warehouse: Warehouse | Path) -> Path:
+    """The inbox of ``warehouse`` (or of the DuckDB file at that path): ``inbox.sqlite`` in its state folder
+    (``.arwip/<db file name>/`` beside a DuckDB file)."""
+    return as_warehouse(warehouse).state_dir / "inbox.sqlite"
 
 
 def _event(row: tuple[Any, ...]) -> InboxEvent:

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 
-from pipelines.warehouse import make_pipeline
+from pipelines.warehouse import Connection, RelationMissing, Warehouse, as_warehouse
 from sources._deletions import DELETIONS, deletion_rows
 from sources._http import ApiClient, BadPayload
 from sources._vendor import Config, Entity, Vendor
@@ -54,15 +53,15 @@ def _api_ids(vendor: Vendor, config: Config, entities: list[Entity]) -> dict[str
     return vendor.session(config).run(read)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+def _rows(con: Connection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     try:
-        return con.execute(sql, params or []).fetchall()
-    except duckdb.CatalogException:
+        return con.fetch(sql, params or [])
+    except RelationMissing:
         return []
 
 
 def reconcile_source(
-    db_path: Path, vendor: Vendor, config: Config, lock: threading.Lock | None = None
+    warehouse: Warehouse | Path, vendor: Vendor, config: Config, lock: threading.Lock | None = None
 ) -> list[Reconciled]:
     """Reconcile the id sets of ``vendor``'s entities marked ``reconcile`` with the warehouse; one
     :class:`Reconciled` per entity (``[]`` for a vendor without any).
@@ -73,6 +72,7 @@ def reconcile_source(
     (``Reconciled.skipped``; an incomplete id set would flag records that exist). Raises
     ConfigError/SourceError like a sync.
     """
+    warehouse = as_warehouse(warehouse)
     lock = lock or threading.Lock()
     entities = [e for e in vendor.entities if e.reconcile]
     if not entities:
@@ -86,12 +86,12 @@ def reconcile_source(
             results.append(Reconciled(vendor.name, entity.name, 0, 0, 0, 0, skipped=str(api)))
             continue
         table = f"{vendor.name}.{entity.name}"
-        with lock, duckdb.connect(str(db_path), read_only=True) as con:
+        with lock, warehouse.connect() as con:
             here = {
                 str(k): (int(ts.timestamp() * 1000) if ts else None)
                 for k, ts in _rows(con, f"select {entity.key}, {entity.changed_at} from {table}")
             }
-            sql = f"select guid from {vendor.name}.deletions where entity = ? and deleted_at is not null"
+            sql = f"select guid from {vendor.name}.deletions where entity = $1 and deleted_at is not null"
             deleted = {g for (g,) in _rows(con, sql, [entity.name])}
         missing = {k: ms for k, ms in here.items() if k not in api and k not in deleted}
         back = {k: here.get(k) for k in deleted if k in api}
@@ -99,11 +99,11 @@ def reconcile_source(
         results.append(Reconciled(vendor.name, entity.name, len(api), len(here), len(missing), len(back)))
     if rows:
         with lock:
-            _write_deletions(vendor.name, db_path, rows)
+            _write_deletions(vendor.name, warehouse, rows)
     return results
 
 
-def _write_deletions(source: str, db_path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_deletions(source: str, warehouse: Warehouse, rows: list[dict[str, Any]]) -> None:
     """Merge soft-delete rows into ``<source>.deletions`` through the source's own dlt pipeline."""
     table = DELETIONS.to_arrow(rows).table
 
@@ -111,6 +111,6 @@ def _write_deletions(source: str, db_path: Path, rows: list[dict[str, Any]]) -> 
     def deletions() -> Any:
         yield table
 
-    pipeline = make_pipeline(source, db_path)
+    pipeline = warehouse.pipeline(source)
     schema = pipeline.default_schema if pipeline.default_schema_name else None
     pipeline.run(deletions(), loader_file_format="parquet", schema=schema)

@@ -1,10 +1,11 @@
-"""The sync: selected sources → dlt → DuckDB (or another dlt destination), then the SQL models.
+"""The sync: selected sources → dlt → the warehouse (DuckDB or PostgreSQL, :mod:`pipelines.warehouse`), then
+the SQL models and their data tests, then readers get the new models.
 
 One dlt pipeline per source (``arwip_<source>``, dataset = the source name, so tables are
-``aiwyn.wip``, ``iinsight.invoices``…), its working folder kept beside the warehouse file. Data is
-loaded as Parquet from Arrow tables, never as INSERT statements. dlt commits a source's incremental state
-when extraction ends, so a run first finishes any package a crashed or failed run left pending, then
-extracts again. Only one sync may write a warehouse at a time (a lock file beside it).
+``aiwyn.wip``, ``iinsight.invoices``…), its working folder kept in the warehouse's state folder. Data is
+loaded as Parquet from Arrow tables (through ADBC on PostgreSQL), never as INSERT statements. dlt commits a
+source's incremental state when extraction ends, so a run first finishes any package a crashed or failed run
+left pending, then extracts again. Only one sync may write a warehouse at a time (the warehouse's writer lock).
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 
 from pipelines.datatests import check_data_tests
 from pipelines.models import build_models
-from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
+from pipelines.publish import PublishResult
 from pipelines.reconcile import Reconciled, reconcile_source
-from pipelines.warehouse import DEFAULT_DB, make_pipeline, warehouse_lock
+from pipelines.warehouse import DEFAULT_DB, Warehouse, as_warehouse
 from sources import registry
 from sources._http import RequestStats
 from sources._vendor import Entity
@@ -63,7 +63,7 @@ class SourceRun:
 
 def sync_source(
     name: str,
-    db_path: Path,
+    warehouse: Warehouse | Path,
     on_start: Callable[[SourceRun], None] | None = None,
     load_lock: threading.Lock | None = None,
     reconcile: bool = False,
@@ -71,6 +71,7 @@ def sync_source(
 ) -> SourceRun:
     """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet); with
     ``reconcile``, then compare its id sets with the warehouse (:func:`pipelines.reconcile.reconcile_source`).
+    ``warehouse``: a :class:`~pipelines.warehouse.Warehouse` or the path of a DuckDB file.
 
     Extraction may run concurrently with other sources; normalize and load hold ``load_lock`` (one writer
     at a time). ``source_args`` override the source's configuration keys (tests pass e.g. ``page_size``).
@@ -82,7 +83,8 @@ def sync_source(
     lock = load_lock or threading.Lock()
     vendor = registry.get(name)
     config = vendor.config(source_args)
-    pipeline = make_pipeline(name, db_path)
+    warehouse = as_warehouse(warehouse)
+    pipeline = warehouse.pipeline(name)
     run = SourceRun(name)
     if on_start:
         on_start(run)
@@ -100,7 +102,7 @@ def sync_source(
         pipeline.load()
     if reconcile:
         try:
-            run.reconciled = reconcile_source(db_path, vendor, config, lock)
+            run.reconciled = reconcile_source(warehouse, vendor, config, lock)
         except Exception as exc:  # the load stands: the caller builds the models, then raises this
             run.error = exc
     run.seconds = time.perf_counter() - started
@@ -121,7 +123,7 @@ def _drop_half_normalized(pipeline: dlt.Pipeline) -> None:
 
 
 def sync(
-    db_path: Path = DEFAULT_DB,
+    warehouse: Warehouse | Path = DEFAULT_DB,
     sources: list[str] | None = None,
     on_start: Callable[[SourceRun], None] | None = None,
     on_done: Callable[[SourceRun], None] | None = None,
@@ -131,12 +133,15 @@ def sync(
     reconcile: bool = False,
     on_reconcile: Callable[[list[Any]], None] | None = None,
 ) -> list[SourceRun]:
-    """Sync ``sources`` (default: every registered vendor) into ``db_path`` under the warehouse lock, build the models,
-    and (``publish``) replace the read-only BI snapshot (see :func:`pipelines.publish.publish_snapshot`).
+    """Sync ``sources`` (default: every registered vendor) into ``warehouse`` (a
+    :class:`~pipelines.warehouse.Warehouse`, or the path of a DuckDB file) under its writer lock, build the
+    models, and (``publish``) show readers the result (DuckDB: replace the read-only BI snapshot, see
+    :func:`pipelines.publish.publish_snapshot`; PostgreSQL: the rebuild already swapped the models in).
 
     ``source_args`` maps a source name to configuration keys overriding its config (e.g. ``page_size``).
-    The data tests (``sql/tests``) run after the models; a failure raises
-    :class:`pipelines.datatests.DataTestsFailed` and leaves the previous BI snapshot in place.
+    The data tests (``sql/tests``) run on the new models before readers see them; a failure raises
+    :class:`pipelines.datatests.DataTestsFailed` and leaves readers with the previous models (DuckDB: the
+    previous BI snapshot; PostgreSQL: the previous schemas).
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
     other sources still sync); a vendor that hides deletes (iinsight API v1) is always reconciled.
@@ -146,17 +151,18 @@ def sync(
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
     Returns one :class:`SourceRun` per source. Raises :class:`SyncLocked` if another sync runs.
     """
+    warehouse = as_warehouse(warehouse)
     names = [v.name for v in registry.vendors(sources)]  # ValueError for an unknown name, before any work
     load_lock = threading.Lock()
     runs: list[SourceRun] = []
     failures: list[BaseException] = []
-    with warehouse_lock(db_path), ThreadPoolExecutor(len(names), thread_name_prefix="arwip-sync") as pool:
+    with warehouse.writer_lock(), ThreadPoolExecutor(len(names), thread_name_prefix="arwip-sync") as pool:
         args = source_args or {}
         futures = [
             pool.submit(
                 sync_source,
                 name,
-                db_path,
+                warehouse,
                 on_start,
                 load_lock,
                 reconcile or _hides_deletes(name, args.get(name, {})),
@@ -178,12 +184,11 @@ def sync(
             if run.error:
                 failures.append(run.error)
         if runs:
-            with duckdb.connect(str(db_path)) as con:
-                build_models(con)
-                check_data_tests(con)  # raises DataTestsFailed: nothing is published from a broken warehouse
+            with warehouse.connect(read_only=False) as con:  # DataTestsFailed: readers keep the previous models
+                build_models(con, check=lambda schemas: check_data_tests(con, schemas=schemas))
             if publish and not failures:
-                published = publish_snapshot(db_path, *bi_settings(db_path))
-                if on_publish:
+                published = warehouse.publish()
+                if on_publish and published is not None:
                     on_publish(published)
     if failures:
         raise failures[0]
@@ -195,14 +200,3 @@ def _hides_deletes(name: str, overrides: dict[str, Any]) -> bool:
     active and voided invoices), so every sync reconciles it; see :meth:`sources._vendor.Vendor.hides_deletes`."""
     vendor = registry.get(name)
     return vendor.hides_deletes(vendor.config(overrides))
-
-
-def bi_settings(db_path: Path) -> tuple[Path, str]:
-    """The BI snapshot path and DuckDB storage version from config ``[bi] snapshot_path``,
-    ``storage_compatibility_version`` (a relative path is taken beside the warehouse)."""
-    path = dlt.config.get("bi.snapshot_path", str)
-    version = dlt.config.get("bi.storage_compatibility_version", str) or DEFAULT_STORAGE_VERSION
-    if not path:
-        return default_snapshot_path(db_path), version
-    snapshot = Path(path)
-    return (snapshot if snapshot.is_absolute() else db_path.resolve().parent / snapshot), version

@@ -13,8 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from pipelines.warehouse import Connection, RelationMissing, Warehouse, as_warehouse
 from sources import registry
 from sources._vendor import ApiTotals, Entity
 
@@ -44,31 +43,32 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _warehouse(con: duckdb.DuckDBPyConnection, source: str, entity: Entity) -> ApiTotals:
+def _warehouse(con: Connection, source: str, entity: Entity) -> ApiTotals:
     """Rows, money sum and newest change of ``<source>.<entity>``, leaving out records soft-deleted in
     ``<source>.deletions``."""
     total = f"sum(t.{entity.money})" if entity.money else "null"
     sql = (
         f"select count(*), {total}, max(t.{entity.changed_at}) from {source}.{entity.name} as t "
-        f"left join {source}.deletions as d on d.entity = ? and d.guid = cast(t.{entity.key} as varchar) "
+        f"left join {source}.deletions as d on d.entity = $1 and d.guid = cast(t.{entity.key} as varchar) "
         "where d.deleted_at is null"
     )
     try:
-        rows, money, newest = con.execute(sql, [entity.name]).fetchall()[0]
-    except duckdb.CatalogException:
+        rows, money, newest = con.fetch(sql, [entity.name])[0]
+    except RelationMissing:
         rows, money, newest = 0, None, None
     return ApiTotals(rows, money, newest)
 
 
-def verify(db_path: Path, sources: list[str] | None = None) -> list[Check]:
-    """Compare the warehouse ``db_path`` with the APIs of ``sources`` (default: every vendor); one
-    :class:`Check` per metric of each entity the vendor gives totals for.
+def verify(warehouse: Warehouse | Path, sources: list[str] | None = None) -> list[Check]:
+    """Compare ``warehouse`` (a :class:`~pipelines.warehouse.Warehouse` or the path of a DuckDB file) with the APIs
+    of ``sources`` (default: every vendor); one :class:`Check` per metric of each entity the vendor gives totals
+    for.
 
     Raises ConfigError for missing configuration, SourceError when an API cannot be read, ValueError for an
     unknown source.
     """
     checks: list[Check] = []
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with as_warehouse(warehouse).connect() as con:
         for vendor in registry.vendors(sources):
             config = vendor.config()
             api = vendor.session(config).run(lambda client, v=vendor, c=config: v.totals(client, c))

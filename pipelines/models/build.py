@@ -25,6 +25,7 @@ from pipelines.models.config import (
     write_config,
 )
 from pipelines.models.raw import create_missing_raw_tables, history_tables, raw_tables
+from pipelines.warehouse import Check, Connection, as_connection
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 VERSIONS_TEMPLATE = SQL_DIR / "templates" / "scd2_versions.sql"
@@ -78,7 +79,7 @@ class Model:
 
 @functools.lru_cache(maxsize=256)
 def _references(sql: str) -> frozenset[str]:
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = _parsed(sql)
     return frozenset(f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db)
 
 
@@ -220,50 +221,56 @@ def _order_layer(groups: list[list[Model]]) -> list[Model]:
     return done
 
 
-def build_models(con: duckdb.DuckDBPyConnection, config: ReportConfig | None = None) -> list[str]:
-    """(Re)build every model, in one transaction; returns the relations built (``schema.name``) in order.
+def build_models(
+    con: Connection | duckdb.DuckDBPyConnection, config: ReportConfig | None = None, check: Check | None = None
+) -> list[str]:
+    """(Re)build every model, replacing the schemas ``staging``, ``facts`` and ``reports`` as one
+    (:meth:`pipelines.warehouse.Connection.rebuild`: in one transaction on DuckDB; built aside and swapped in on
+    PostgreSQL, so readers see the old models or the new ones); returns the relations built (``schema.name``) in
+    order.
 
     A model is a view, or a table computed now when its SQL says ``-- materialized: table`` (the SCD2
-    ``facts.fct_*_versions``): the raw tables change only by a sync, which rebuilds the models after loading.
+    ``facts.fct_*_versions``) or when it reads raw tables on a warehouse whose readers read the live models while
+    a sync loads (PostgreSQL: the staging models). The SQL is generated for the warehouse by sqlglot.
 
     ``config``: aging buckets and basis of the reports (default: :func:`report_config_from_dlt`, i.e. the
     ``[reports]`` section of ``.dlt/config.toml`` or its defaults); stored in ``reports.aging_buckets`` and
-    ``reports.report_settings``, which the views read and :func:`report` uses by default.
+    ``reports.report_settings``, which the views read and :func:`report` uses by default. ``check``: run on the
+    new models before readers see them (the sync's data tests, see
+    :func:`pipelines.datatests.check_data_tests`); its error keeps them from readers.
 
-    Sets the connection's ``TimeZone`` to UTC, creates missing raw tables empty (see
-    :func:`create_missing_raw_tables`), drops and recreates the schemas ``staging``, ``facts`` and ``reports``
-    (so views of removed models disappear; do not keep your own objects there), then writes the configuration
-    and creates the views. On any error nothing is changed.
+    Creates missing raw tables empty (see :func:`create_missing_raw_tables`); the model schemas are replaced
+    whole (so views of removed models disappear; do not keep your own objects there). On any error the models
+    readers see are unchanged.
 
     Raises:
         ValueError: a malformed model tree (see :func:`discover_models`) or a bad configuration.
-        duckdb.Error: a model that does not compile against the warehouse.
+        Connection.errors (e.g. ``duckdb.Error``): a model that does not compile against the warehouse.
     """
+    con = as_connection(con)
     config = report_config_from_dlt() if config is None else config
     models = discover_models()
-    con.execute("set TimeZone = 'UTC'")
-    con.begin()
-    try:
+    raw = {f"{schema}.{spec.name}" for schema, spec in raw_tables()}
+    with con.rebuild(MODEL_SCHEMAS, check) as rebuild:
         create_missing_raw_tables(con)
-        for schema in reversed(MODEL_SCHEMAS):
-            con.execute(f"drop schema if exists {schema} cascade")
-        for schema in MODEL_SCHEMAS:
-            con.execute(f"create schema {schema}")
-        write_config(con, config)
+        write_config(con, config, rebuild.schemas)
         for model in models:
-            con.execute(f"create {model.materialized} {model.schema}.{model.name} as\n{_view_sql(model, config)}")
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+            kind = "table" if rebuild.tables_over_raw and model.references() & raw else model.materialized
+            sql = con.dialect.render(_model_tree(model, config), rebuild.schemas, pretty=True)
+            con.execute(f"create {kind} {rebuild.schemas[model.schema]}.{model.name} as\n{sql}")
     return [m.relation for m in models]
 
 
-def _view_sql(model: Model, config: ReportConfig) -> str:
-    """The model's SQL, with the by-client bucket columns regenerated when the buckets are not the default."""
-    if model.schema != "reports" or config.aging_buckets == DEFAULT_AGING_BUCKETS:
-        return model.sql
-    tree = sqlglot.parse_one(model.sql, read="duckdb")
-    if not pivot_buckets(tree, config):
-        return model.sql
-    return tree.sql(dialect="duckdb", pretty=True)
+def _model_tree(model: Model, config: ReportConfig) -> exp.Expression:
+    """The model's parsed SQL, with the by-client bucket columns regenerated when the buckets are not the default."""
+    tree = _parsed(model.sql)
+    if model.schema == "reports" and config.aging_buckets != DEFAULT_AGING_BUCKETS:
+        tree = tree.copy()
+        pivot_buckets(tree, config)
+    return tree
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expression:
+    """``sql`` parsed (once per text); callers copy it before changing it."""
+    return sqlglot.parse_one(sql, read="duckdb")

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import dlt
 import duckdb
 from sqlglot import exp
+
+from pipelines.warehouse import Connection, RelationMissing, as_connection
 
 CONFIG_SCHEMA = "reports"
 BUCKETS_TABLE = "aging_buckets"
@@ -121,34 +124,32 @@ def report_config_from_dlt() -> ReportConfig:
     )
 
 
-def stored_report_config(con: duckdb.DuckDBPyConnection) -> ReportConfig:
+def stored_report_config(con: Connection | duckdb.DuckDBPyConnection) -> ReportConfig:
     """The configuration the warehouse's views were built with (``reports.aging_buckets`` / ``report_settings``).
 
     Raises:
         ModelsNotBuilt: the warehouse has no models (or was built before the configuration tables existed).
     """
+    con = as_connection(con)
     try:
-        rows = con.execute(
-            f"select min_days, max_days from {CONFIG_SCHEMA}.{BUCKETS_TABLE} order by bucket_order"
-        ).fetchall()
-        settings = con.execute(f"select aging_basis from {CONFIG_SCHEMA}.{SETTINGS_TABLE}").fetchall()
-    except duckdb.CatalogException as exc:
+        rows = con.fetch(f"select min_days, max_days from {CONFIG_SCHEMA}.{BUCKETS_TABLE} order by bucket_order")
+        settings = con.fetch(f"select aging_basis from {CONFIG_SCHEMA}.{SETTINGS_TABLE}")
+    except RelationMissing as exc:
         raise ModelsNotBuilt(f"the warehouse has no report models ({exc}): run `arwip sync` to build them") from exc
     edges = tuple(high for low, high in rows if low is not None and high is not None)
     return ReportConfig(aging_buckets=edges, aging_basis=settings[0][0])
 
 
-def write_config(con: duckdb.DuckDBPyConnection, config: ReportConfig) -> None:
+def write_config(con: Connection, config: ReportConfig, schemas: Mapping[str, str]) -> None:
+    """Create and fill the configuration tables, in ``schemas[reports]`` (where a rebuild builds ``reports``)."""
+    schema = schemas.get(CONFIG_SCHEMA, CONFIG_SCHEMA)
     con.execute(
-        f"create table {CONFIG_SCHEMA}.{BUCKETS_TABLE} (bucket_order integer not null, "
+        f"create table {schema}.{BUCKETS_TABLE} (bucket_order integer not null, "
         "bucket_label varchar not null, min_days integer, max_days integer)"
     )
-    con.executemany(
-        f"insert into {CONFIG_SCHEMA}.{BUCKETS_TABLE} values (?, ?, ?, ?)",
-        [[b.order, b.label, b.min_days, b.max_days] for b in config.buckets()],
-    )
-    con.execute(f"create table {CONFIG_SCHEMA}.{SETTINGS_TABLE} (aging_basis varchar not null)")
-    con.execute(f"insert into {CONFIG_SCHEMA}.{SETTINGS_TABLE} values (?)", [config.aging_basis])
+    con.execute(f"create table {schema}.{SETTINGS_TABLE} (aging_basis varchar not null)")
+    for table in (BUCKETS_TABLE, SETTINGS_TABLE):
+        con.execute(f"insert into {schema}.{table}\n{con.dialect.render(config_query(table, config))}")
 
 
 def _typed(value: int | str | None, sql_type: str) -> exp.Expression:

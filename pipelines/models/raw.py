@@ -9,12 +9,13 @@ import dataclasses
 import duckdb
 import pyarrow as pa
 
+from pipelines.warehouse import Connection, as_connection
 from sources import registry
 from sources._arrow import TableSpec
 from sources._deletions import DELETIONS
 
 LOAD_ID = "_dlt_load_id"
-"""dlt's column naming the load of each row (the Arrow tables get it, see :func:`pipelines.warehouse.make_pipeline`)."""
+"""dlt's column naming the load of each row (Arrow tables get it: :meth:`pipelines.warehouse.Warehouse.pipeline`)."""
 
 
 def history_spec(spec: TableSpec) -> TableSpec:
@@ -50,7 +51,33 @@ def history_tables() -> dict[str, str]:
     }
 
 
-def create_missing_raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+def sql_type(arrow_type: pa.DataType) -> str:
+    """The SQL type of a raw column, as dlt creates it (the same text on DuckDB and PostgreSQL).
+
+    Raises:
+        TypeError: an Arrow type no spec uses.
+    """
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision}, {arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp with time zone"
+    for test, name in _SQL_TYPES:
+        if test(arrow_type):
+            return name
+    raise TypeError(f"no SQL type for the Arrow type {arrow_type}")
+
+
+_SQL_TYPES = (
+    (pa.types.is_string, "varchar"),
+    (pa.types.is_int64, "bigint"),
+    (pa.types.is_int32, "integer"),
+    (pa.types.is_boolean, "boolean"),
+    (pa.types.is_date32, "date"),
+    (pa.types.is_float64, "double precision"),
+)
+
+
+def create_missing_raw_tables(con: Connection | duckdb.DuckDBPyConnection) -> list[str]:
     """Create every raw table of :func:`raw_tables` that does not exist, empty, with exactly the columns dlt gives
     it: its spec's (names, types, NOT NULL where the spec's Arrow field is not nullable) and then dlt's
     ``_dlt_load_id``, so a later first load of the table finds every column it brings (dlt would otherwise add
@@ -59,24 +86,18 @@ def create_missing_raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     A sync may have loaded only some sources; the views need all their inputs. Returns the tables created
     (``schema.name``). Existing tables are left as they are.
     """
+    con = as_connection(con)
     created = []
     for schema, spec in raw_tables():
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        exists = con.fetch(
+            "select count(*) from information_schema.tables where table_schema = $1 and table_name = $2",
             [schema, spec.name],
-        ).fetchall()[0][0]
+        )[0][0]
         if exists:
             continue
-        arrow_schema = spec.arrow_schema().append(pa.field(LOAD_ID, pa.string()))
-        view = f"_arwip_empty_{schema}_{spec.name}"
-        con.register(view, arrow_schema.empty_table())
-        try:
-            con.execute(f'create schema if not exists "{schema}"')
-            con.execute(f'create table "{schema}"."{spec.name}" as select * from "{view}"')
-        finally:
-            con.unregister(view)
-        for field in arrow_schema:
-            if not field.nullable:  # the primary key, NOT NULL as dlt declares it
-                con.execute(f'alter table "{schema}"."{spec.name}" alter column "{field.name}" set not null')
+        fields = [*spec.arrow_schema(), pa.field(LOAD_ID, pa.string())]
+        columns = ", ".join(f'"{f.name}" {sql_type(f.type)}{"" if f.nullable else " not null"}' for f in fields)
+        con.execute(f'create schema if not exists "{schema}"')
+        con.execute(f'create table "{schema}"."{spec.name}" ({columns})')
         created.append(f"{schema}.{spec.name}")
     return created

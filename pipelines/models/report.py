@@ -17,7 +17,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from pipelines.models.build import SQL_DIR, read_sql
+from pipelines.models.build import MODEL_SCHEMAS, SQL_DIR, read_sql
 from pipelines.models.catalog import REPORTS
 from pipelines.models.config import (
     BUCKETS_TABLE,
@@ -28,6 +28,7 @@ from pipelines.models.config import (
     pivot_buckets,
     stored_report_config,
 )
+from pipelines.warehouse import DUCKDB, Connection, RelationMissing, SqlDialect, as_connection
 
 AS_OF_CTE = "as_of"
 AS_OF_COLUMN = "as_of_date"
@@ -108,9 +109,15 @@ def _check_report(name: str, by_client: bool) -> str:
     return chosen.summary
 
 
-def report_sql(name: str, as_of: date, by_client: bool = False, config: ReportConfig | None = None) -> str:
-    """The DuckDB SQL of report ``name`` as of ``as_of`` with ``config`` (default :class:`ReportConfig`), as
-    :func:`report` runs it: one self-contained query.
+def report_sql(
+    name: str,
+    as_of: date,
+    by_client: bool = False,
+    config: ReportConfig | None = None,
+    dialect: SqlDialect = DUCKDB,
+) -> str:
+    """The SQL of report ``name`` as of ``as_of`` with ``config`` (default :class:`ReportConfig`) for the warehouse
+    of ``dialect`` (default DuckDB's), as :func:`report` runs it: one self-contained query.
 
     Raises:
         ValueError: unknown report name, or ``by_client`` for a report without a summary.
@@ -122,11 +129,11 @@ def report_sql(name: str, as_of: date, by_client: bool = False, config: ReportCo
     tree, dated = _compile(model, as_of, config or ReportConfig())
     if not dated:
         raise ValueError(f"report model reports.{model} does not depend on the date (no `{AS_OF_CTE}` CTE)")
-    return tree.sql(dialect="duckdb", comments=False)
+    return dialect.render(tree)
 
 
 def report(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection | duckdb.DuckDBPyConnection,
     name: str,
     as_of: date | None = None,
     by_client: bool = False,
@@ -177,10 +184,11 @@ def report(
         TypeError: ``as_of`` is not a date.
     """
     _check_report(name, by_client)
+    con = as_connection(con)
     if config is None:
         config = stored_report_config(con)
-    sql = report_sql(name, today_utc() if as_of is None else as_of, by_client, config)
+    sql = report_sql(name, today_utc() if as_of is None else as_of, by_client, config, con.dialect)
     try:
-        return con.sql(sql).to_arrow_table()
-    except duckdb.CatalogException as exc:
+        return con.consistent(lambda: con.arrow(sql), MODEL_SCHEMAS)
+    except RelationMissing as exc:
         raise ModelsNotBuilt(f"the warehouse has no report models ({exc}): run `arwip sync` to build them") from exc

@@ -64,7 +64,7 @@ def fault_counts(cluster: SimulatorCluster) -> dict[str, int]:
 
 
 def state_root(db: Path) -> Path:
-    """dlt's working folder of the warehouse ``db`` (``pipelines.sync.state_dir``)."""
+    """dlt's working folder of the warehouse ``db`` (``DuckDBWarehouse.state_dir``)."""
     return db.resolve().parent / ".arwip" / db.name
 
 

@@ -40,7 +40,7 @@ def test_kill_9_between_normalize_commit_and_cleanup_is_recovered(cluster, tmp_p
     """dlt's normalize step commits a package to ``load/normalized/<id>`` and then deletes its extracted copy
     (``normalize/extracted/<id>``); ``kill -9`` between the two leaves both. The chaos rounds met this state
     (kill on the first normalized package); it is rebuilt here deterministically from the real files."""
-    from pipelines.warehouse import make_pipeline
+    from pipelines.warehouse import DuckDBWarehouse
     from sources import registry
 
     firm = Firm(seed=6, size="tiny", now=NOW)
@@ -48,7 +48,7 @@ def test_kill_9_between_normalize_commit_and_cleanup_is_recovered(cluster, tmp_p
     db = tmp_path / "w.duckdb"
     for key, value in sims.credentials.items():
         monkeypatch.setenv(key, value)
-    pipeline = make_pipeline("aimsio", db)
+    pipeline = DuckDBWarehouse(db).pipeline("aimsio")
     vendor = registry.get("aimsio")
     pipeline.extract(vendor.source(vendor.config(), {}), loader_file_format="parquet")
     (package,) = _extracted_packages(db, "aimsio")

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from pipelines.models import build_models
 from pipelines.sync import sync_source
-from pipelines.warehouse import make_pipeline
+from pipelines.warehouse import DuckDBWarehouse
 from simulators import FirmSize, SimulatorCluster
 from sources import registry
 from sources._http import ConfigError, RequestStats
@@ -218,7 +218,7 @@ def run_resource(db: Path, source: Any, resource: str, on_item: Callable[[int], 
 
     selected = source.with_resources(resource)
     selected.resources[resource].add_map(hook)
-    make_pipeline(source.name, db).run(selected, loader_file_format="parquet")
+    DuckDBWarehouse(db).pipeline(source.name).run(selected, loader_file_format="parquet")
 
 
 def expire_tokens(cluster: SimulatorCluster, vendor: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from pipelines.inbox import Inbox, inbox_path
-from pipelines.warehouse import state_dir
+from pipelines.warehouse import DuckDBWarehouse
 from sources.aiwyn.webhooks import WebhookEvent, parse_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def event(n: int, entity: str = "wip", operation: str = "UPDATE") -> WebhookEven
 def test_the_inbox_lives_in_the_warehouse_state_folder_in_wal_mode(tmp_path: Path) -> None:
     db = tmp_path / "warehouse.duckdb"
     path = inbox_path(db)
-    assert path.parent == state_dir(db) and path.name == "inbox.sqlite"
+    assert path.parent == DuckDBWarehouse(db).state_dir and path.name == "inbox.sqlite"
     with Inbox(path) as inbox:
         assert inbox.store(event(1))
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,0 +1,300 @@
+"""The PostgreSQL warehouse: a server that many readers query while one sync writes.
+
+Configuration: ``[warehouse] destination = "postgres"`` (or ``--destination postgres``) and dlt's own
+credentials, ``DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:password@host:5432/database`` (or the
+table ``[destination.postgres.credentials]`` in ``.dlt/secrets.toml``).
+
+- Loads: dlt's ``postgres`` destination, Parquet through ADBC (``adbc-driver-postgresql``).
+- Connections: ADBC's DB-API (``adbc_driver_postgresql.dbapi``), which returns Arrow; PostgreSQL's ``numeric``
+  arrives as text and is turned back into ``decimal128(p, s)`` (:func:`decimals`).
+- SQL: arwip's DuckDB SQL generated for PostgreSQL by sqlglot, every division typed (:class:`PostgresDialect`).
+- The writer's lock: a session advisory lock (:data:`ADVISORY_LOCK`), released when the process dies.
+- Models: built into ``<schema>__new`` schemas, the data tests run there, then swapped in by renames in the
+  same transaction (:mod:`pipelines.warehouse.swap`). Nothing to publish: readers read the live schemas.
+- arwip's working folder (dlt's pipelines and packages): ``.arwip/postgres-<host>-<port>-<database>/`` in the
+  current folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi as adbc
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+from sqlglot import exp
+
+from pipelines.warehouse.base import Check, Connection, Rebuild, RelationMissing, SqlDialect, SyncLocked, Warehouse
+from pipelines.warehouse.swap import drop_backups, swap_in
+from sources._config import MissingConfig
+from sources._http import ConfigError
+
+T = TypeVar("T")
+CREDENTIALS_KEY = "DESTINATION__POSTGRES__CREDENTIALS"
+ADVISORY_LOCK = 0x61727769700001  # "arwip" 1: one writer per database
+NEW_SUFFIX = "__new"
+DEMO_MARKER = "arwip_demo"  # an empty schema: this database is the demo's (see PostgresWarehouse.recreate)
+_OWNED_SCHEMAS = (
+    "select nspname from pg_namespace where nspowner = (select oid from pg_roles where rolname = current_user)"
+    " and nspname <> 'public' and nspname not like 'pg\\_%' order by 1"
+)
+_MISSING_STATES = frozenset({"42P01", "3F000"})  # undefined_table, invalid_schema_name
+_CONSISTENT_TRIES = 10
+
+
+class PostgresDialect(SqlDialect):
+    """PostgreSQL, with every division typed: DuckDB divides decimals exactly as PostgreSQL does for ``numeric``,
+    so ``a / b`` stays ``a / b`` (plain sqlglot would cast it to ``double precision``, and
+    ``round(double precision, int)`` does not exist). sqlglot also writes DuckDB's ``NULLS LAST`` default on
+    descending keys."""
+
+    name = "postgres"
+
+    def generate(self, tree: exp.Expression, pretty: bool) -> str:
+        for division in tree.find_all(exp.Div):
+            division.set("typed", True)
+        return tree.sql(dialect=self.name, pretty=pretty, comments=False)
+
+
+POSTGRES = PostgresDialect()
+
+
+def decimals(table: pa.Table) -> pa.Table:
+    """``table`` as arwip reads DuckDB: ADBC's opaque ``numeric`` columns (text) as ``decimal128(p, s)``, ``p, s``
+    from the column's ``POSTGRESQL:typmod`` (``numeric(18,2)``), else the widest scale in the data with
+    precision 38 (an aggregate's unconstrained ``numeric``); other opaque columns as text; no field metadata."""
+    fields, columns = [], []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        meta = field.metadata or {}
+        if isinstance(field.type, pa.BaseExtensionType) and field.type.extension_name == "arrow.opaque":
+            column = pa.chunked_array([chunk.storage for chunk in column.chunks], pa.string())
+            if meta.get(b"POSTGRESQL:type") == b"numeric":
+                column = pc.cast(column, _decimal_type(column, int(meta.get(b"POSTGRESQL:typmod", b"-1"))))
+        fields.append(pa.field(field.name, column.type, field.nullable))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _decimal_type(text: pa.ChunkedArray, typmod: int) -> pa.DataType:
+    if typmod >= 4:
+        return pa.decimal128((typmod - 4) >> 16, (typmod - 4) & 0xFFFF)
+    digits = pc.extract_regex(text, r"\.(?P<f>\d*)$").field("f") if len(text) else pa.array([], pa.string())
+    return pa.decimal128(38, pc.max(pc.utf8_length(digits)).as_py() or 0)
+
+
+class PostgresConnection(Connection):
+    """A :class:`Connection` over an ADBC connection in autocommit mode (``begin``/``commit`` are statements)."""
+
+    dialect = POSTGRES
+    errors = (adbc_driver_manager.Error,)
+
+    def __init__(self, con: Any, read_only: bool) -> None:
+        self.con = con
+        self.cursor = con.cursor()
+        self.in_transaction = False
+        self.execute("set timezone = 'UTC'")
+        if read_only:
+            self.execute("set default_transaction_read_only = on")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(sql, params)
+        words = sql.split(None, 1)
+        first = words[0].lower() if words else ""
+        if first in ("begin", "commit", "rollback"):
+            self.in_transaction = first == "begin"
+
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        self._run(sql, params)
+        return decimals(self.cursor.fetch_arrow_table())
+
+    def _run(self, sql: str, params: Sequence[Any]) -> None:
+        try:
+            self.cursor.execute(sql, list(params) if params else None)
+        except adbc_driver_manager.Error as exc:
+            if getattr(exc, "sqlstate", None) in _MISSING_STATES:
+                raise RelationMissing(_first_line(exc)) from exc
+            raise
+
+    def close(self) -> None:
+        self.cursor.close()
+        self.con.close()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        if not self.in_transaction:
+            yield
+            return
+        self.execute("savepoint arwip_step")
+        try:
+            yield
+        except BaseException:
+            self.execute("rollback to savepoint arwip_step")
+            raise
+        self.execute("release savepoint arwip_step")
+
+    @contextmanager
+    def rebuild(self, schemas: Sequence[str], check: Check | None = None) -> Iterator[Rebuild]:
+        """Build into ``<schema>__new`` in one transaction, ANALYZE what was built, run ``check`` there, then swap
+        the new schemas in by renames and commit (see :mod:`pipelines.warehouse.swap`): a failure anywhere
+        leaves the live schemas untouched. The old schemas are dropped after the commit."""
+        drop_backups(self, schemas)  # an earlier build's, if readers kept it busy then
+        with self.transaction():
+            building = {s: s + NEW_SUFFIX for s in schemas}
+            for schema in building.values():
+                self.execute(f"drop schema if exists {schema} cascade")
+                self.execute(f"create schema {schema}")
+            rebuild = Rebuild(building, tables_over_raw=True)
+            yield rebuild
+            for schema, table in self.fetch(
+                "select schemaname, tablename from pg_tables where schemaname in "
+                f"({', '.join(f'${i}' for i in range(1, len(building) + 1))}) order by 1, 2",
+                list(building.values()),
+            ):
+                self.execute(f'analyze "{schema}"."{table}"')  # fresh tables have no statistics: plans go astray
+            if check is not None:
+                check(building)
+            swap_in(self, building)
+        drop_backups(self, schemas)
+
+    def consistent(self, read: Any, schemas: Sequence[str]) -> Any:
+        """Re-run ``read()`` until no rebuild swapped ``schemas`` while it resolved its names (the schemas' OIDs
+        are the same before and after it): a statement naming several relations could otherwise resolve some
+        before a swap's commit and some after."""
+        placeholders = ", ".join(f"${i}" for i in range(1, len(schemas) + 1))
+        sql = f"select nspname, oid from pg_namespace where nspname in ({placeholders}) order by nspname"
+        for _ in range(_CONSISTENT_TRIES):
+            before = self.fetch(sql, list(schemas))
+            result = read()
+            if self.fetch(sql, list(schemas)) == before:
+                return result
+        raise RuntimeError(f"the models were rebuilt during each of {_CONSISTENT_TRIES} reads: try again")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def credentials() -> PostgresCredentials:
+    """dlt's PostgreSQL credentials: ``DESTINATION__POSTGRES__CREDENTIALS`` (a ``postgresql://`` URL) or the fields
+    of ``[destination.postgres.credentials]``.
+
+    Raises:
+        MissingConfig: they are not set (or lack a field, e.g. the password).
+    """
+    try:
+        return resolve_configuration(PostgresCredentials(), sections=("destination", "postgres", "credentials"))
+    except ConfigFieldMissingException:
+        raise MissingConfig([f"{CREDENTIALS_KEY} (postgresql://user:password@host:5432/database)"]) from None
+
+
+class PostgresWarehouse(Warehouse):
+    """The PostgreSQL database of ``credentials`` (default: dlt's, :func:`credentials`)."""
+
+    name = "postgres"
+    dialect: ClassVar[SqlDialect] = POSTGRES
+
+    def __init__(self, credentials_: PostgresCredentials | str | None = None, state_dir: Path | None = None) -> None:
+        if credentials_ is None:
+            credentials_ = credentials()
+        elif isinstance(credentials_, str):
+            parsed = PostgresCredentials()
+            parsed.parse_native_representation(credentials_)
+            credentials_ = parsed
+        self.credentials = credentials_
+        self._state_dir = state_dir
+
+    def __repr__(self) -> str:
+        return f"PostgresWarehouse({self.location!r})"
+
+    @classmethod
+    def from_config(cls, db: Path) -> PostgresWarehouse:
+        """The database of dlt's credentials (``db``, the DuckDB file, is not used)."""
+        return cls()
+
+    @property
+    def location(self) -> str:
+        """``postgresql://user@host:port/database`` (no password)."""
+        c = self.credentials
+        return f"postgresql://{c.username}@{c.host}:{c.port}/{c.database}"
+
+    @property
+    def state_dir(self) -> Path:
+        if self._state_dir is not None:
+            return self._state_dir
+        c = self.credentials
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"postgres-{c.host}-{c.port}-{c.database}")
+        return Path.cwd() / ".arwip" / name
+
+    @property
+    def folder(self) -> Path:
+        """The current folder."""
+        return Path.cwd()
+
+    @property
+    def slug(self) -> str:
+        return str(self.credentials.database)
+
+    @property
+    def cli_args(self) -> str:
+        return f"--destination {self.name}"
+
+    def shell(self, query: str) -> str:
+        return f'psql "{self.location}" -c "{query}"'
+
+    def destination(self) -> Any:
+        return dlt.destinations.postgres(credentials=self.credentials.to_native_representation())
+
+    def connect(self, read_only: bool = True) -> PostgresConnection:
+        try:
+            con = adbc.connect(self.credentials.to_native_representation(), autocommit=True)
+        except adbc_driver_manager.Error as exc:
+            raise ConfigError(
+                f"cannot connect to the Postgres warehouse {self.location} ({CREDENTIALS_KEY}): {_first_line(exc)}"
+            ) from exc
+        return PostgresConnection(con, read_only)
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """A session advisory lock (:data:`ADVISORY_LOCK`) held on its own connection."""
+        with self.connect(read_only=True) as con:
+            (locked,) = con.fetch("select pg_try_advisory_lock($1)", [ADVISORY_LOCK])[0]
+            if not locked:
+                raise SyncLocked(f"another arwip sync is writing {self.location} (advisory lock); try again later")
+            yield
+
+    def require(self) -> None:
+        self.connect().close()
+
+    def publish(self) -> None:
+        return None
+
+    def recreate(self) -> None:
+        """Drop every schema the user owns in the database (arwip's datasets, dlt's, the models), then mark the
+        database as the demo's (schema :data:`DEMO_MARKER`), and delete the working folder.
+
+        Raises:
+            ConfigError: the database holds schemas of the user but no marker: it is not the demo's.
+        """
+        with self.connect(read_only=False) as con:
+            owned = [name for (name,) in con.fetch(_OWNED_SCHEMAS)]
+            if owned and DEMO_MARKER not in owned:
+                raise ConfigError(
+                    f"the Postgres warehouse {self.location} ({CREDENTIALS_KEY}) already holds schemas "
+                    f"({', '.join(owned[:5])}) that `arwip demo` did not make: give the demo an empty database"
+                )
+            with con.transaction():
+                for name in owned:
+                    con.execute(f'drop schema "{name}" cascade')
+                con.execute(f"create schema {DEMO_MARKER}")
+        shutil.rmtree(self.state_dir, ignore_errors=True)
