@@ -18,7 +18,7 @@ from rich.console import Console
 
 from pipelines.models import report
 from pipelines.output import to_rich
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, as_warehouse
 
 
 @contextmanager
@@ -37,7 +37,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def run_demo(
-    warehouse: Warehouse,
+    warehouse: Warehouse | Path,
     size: str,
     seed: int,
     console: Console,
@@ -45,13 +45,15 @@ def run_demo(
     sync: Callable[..., Any],
     write_page: Callable[[Warehouse, str, Any, Path], Path],
 ) -> None:
-    """Run the demo into ``warehouse`` (recreated: :meth:`~pipelines.warehouse.Warehouse.recreate`); progress to
-    ``console``, reports to ``out``; ``sync`` and ``write_page`` are the CLI's (progress printing, HTML report
-    page). The HTML pages go to ``reports/`` beside a DuckDB file, else in the current folder."""
+    """Run the demo into ``warehouse`` (a path: that DuckDB file), recreated first (see
+    :meth:`~pipelines.warehouse.Warehouse.recreate`); progress to ``console``, reports to ``out``; ``sync`` and
+    ``write_page`` are the CLI's (progress printing, HTML report page). The HTML pages go to ``reports/`` in the
+    warehouse's folder (beside a DuckDB file, else the current folder)."""
     from simulators import Firm, SimulatorCluster
 
     console.print(f"[bold]Generating a {size} firm (seed {seed}) and starting the simulators…[/]")
     firm = Firm(seed=seed, size=size)
+    warehouse = as_warehouse(warehouse)
     warehouse.recreate()
     with SimulatorCluster(firm) as cluster, environment(cluster.credentials):
         for vendor, url in cluster.urls.items():

@@ -51,7 +51,7 @@ class PostgresUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class PostgresServer:
     """A running throwaway server: ``host`` 127.0.0.1, ``port``, a login ``user`` with ``password`` (allowed to
-    create databases), its database ``database``, and ``data_dir`` (the cluster, deleted at the end)."""
+    create databases and roles), its database ``database``, and ``data_dir`` (the cluster, deleted at the end)."""
 
     port: int
     user: str
@@ -175,8 +175,8 @@ def throwaway_postgres(
     database: str = "arwip", user: str = "arwip", durable: bool = False, tries: int = 3
 ) -> Iterator[PostgresServer]:
     """Start a new PostgreSQL cluster on a free loopback port, with login ``user`` (a random password, may
-    create databases) owning database ``database``; yield it; then stop it (``pg_ctl stop -m fast``) and
-    delete its directory.
+    create databases and roles, e.g. a read-only BI role) owning database ``database``; yield it; then stop it
+    (``pg_ctl stop -m fast``) and delete its directory.
 
     ``durable=False`` (default) turns off fsync, synchronous commit and full-page writes (the data is thrown
     away); ``durable=True`` keeps PostgreSQL's defaults, e.g. to measure load rates. The port is picked free
@@ -210,7 +210,7 @@ def throwaway_postgres(
         try:
             admin.autocommit = True
             with admin.cursor() as cur:
-                cur.execute(f'create role "{user}" login createdb password %s', [password])
+                cur.execute(f'create role "{user}" login createdb createrole password %s', [password])
                 cur.execute(f'create database "{database}" owner "{user}"')
         finally:
             admin.close()

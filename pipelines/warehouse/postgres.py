@@ -88,8 +88,8 @@ def decimals(table: pa.Table) -> pa.Table:
 def _decimal_type(text: pa.ChunkedArray, typmod: int) -> pa.DataType:
     if typmod >= 4:
         return pa.decimal128((typmod - 4) >> 16, (typmod - 4) & 0xFFFF)
-    digits = pc.extract_regex(text, r"\.(?P<f>\d*)$").field("f") if len(text) else pa.array([], pa.string())
-    return pa.decimal128(38, pc.max(pc.utf8_length(digits)).as_py() or 0)
+    fraction = pc.replace_substring_regex(text, r"^[^.]*\.?", "")  # the digits after the point, or ""
+    return pa.decimal128(38, pc.max(pc.utf8_length(fraction)).as_py() or 0)
 
 
 class PostgresConnection(Connection):
