@@ -17,6 +17,7 @@ table ``[destination.postgres.credentials]`` in ``.dlt/secrets.toml``).
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ from sources._config import MissingConfig
 from sources._http import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 CREDENTIALS_KEY = "DESTINATION__POSTGRES__CREDENTIALS"
 ADVISORY_LOCK = 0x61727769700001  # "arwip" 1: one writer per database
 NEW_SUFFIX = "__new"
@@ -50,6 +52,7 @@ _OWNED_SCHEMAS = (
 )
 _MISSING_STATES = frozenset({"42P01", "3F000"})  # undefined_table, invalid_schema_name
 _CONSISTENT_TRIES = 10
+_ADBC_PREFIX = r"^[A-Z_]+:\s+(\[libpq\]\s*)?(Failed to (connect|prepare query|execute query):\s+)?(ERROR:\s+)?"
 
 
 class PostgresDialect(SqlDialect):
@@ -163,7 +166,8 @@ class PostgresConnection(Connection):
                 self.execute(f'analyze "{schema}"."{table}"')  # fresh tables have no statistics: plans go astray
             if check is not None:
                 check(building)
-            swap_in(self, building)
+            if not swap_in(self, building):
+                log.warning("readers held the models throughout: swapped in by the renames alone (see swap.py)")
         drop_backups(self, schemas)
 
     def consistent(self, read: Any, schemas: Sequence[str]) -> Any:
@@ -181,8 +185,11 @@ class PostgresConnection(Connection):
 
 
 def _first_line(exc: BaseException) -> str:
+    """The server's message of an ADBC error, on one line (without ADBC's status and "ERROR:" prefixes)."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    line = re.sub(_ADBC_PREFIX, "", line)
+    return re.sub(r"\s+", " ", line)
 
 
 def credentials() -> PostgresCredentials:

@@ -32,9 +32,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
+from pipelines.warehouse import Connection, Warehouse, as_warehouse
 from simulators import Firm
 from simulators.data import Truth
 
@@ -225,23 +225,23 @@ def _text_key(row: dict[str, Any], columns: Iterable[str]) -> Key:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+def _relation_exists(con: Connection, relation: str) -> bool:
     schema, name = relation.split(".")
     return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-        ).fetchall()[0][0]
+        con.fetch(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2", [schema, name]
+        )[0][0]
     )
 
 
-def _warehouse_rows(con: duckdb.DuckDBPyConnection, check: TableCheck) -> list[dict[str, Any]]:
+def _warehouse_rows(con: Connection, check: TableCheck) -> list[dict[str, Any]]:
     """The table's current rows: soft-deleted ones (``<schema>.deletions``) left out."""
     if not _relation_exists(con, check.relation):
         return []
     where = "TRUE"
     if check.live and _relation_exists(con, f"{check.schema}.deletions"):
         where = _deleted(check.schema, *check.live)
-    return con.sql(f"SELECT * FROM {check.relation} WHERE {where}").to_arrow_table().to_pylist()
+    return con.arrow(f"SELECT * FROM {check.relation} WHERE {where}").to_pylist()
 
 
 def _truth_rows(truth: Truth, check: TableCheck, iinsight_api_version: int) -> list[dict[str, Any]]:
@@ -258,12 +258,12 @@ def _truth_rows(truth: Truth, check: TableCheck, iinsight_api_version: int) -> l
     return rows
 
 
-def _versions(con: duckdb.DuckDBPyConnection, check: TableCheck) -> set[Key]:
+def _versions(con: Connection, check: TableCheck) -> set[Key]:
     """(key..., change timestamp) of every version in the table's history (empty without one)."""
     if not check.history or not check.cursor or not _relation_exists(con, check.history):
         return set()
     columns = [*check.key, check.cursor]
-    rows = con.sql(f"SELECT {', '.join(columns)} FROM {check.history}").fetchall()
+    rows = con.fetch(f"SELECT {', '.join(columns)} FROM {check.history}")
     return {tuple(str(norm(v)) for v in row) for row in rows}
 
 
@@ -272,7 +272,7 @@ def _money_columns(table: pa.Table) -> list[str]:
 
 
 def compare_table(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     truth: Truth,
     check: TableCheck,
     in_flight_since: datetime | None = None,
@@ -427,17 +427,17 @@ def compare_report(
 # -- entry point -----------------------------------------------------------------------------------
 
 
-def quarantined_rows(con: duckdb.DuckDBPyConnection) -> int:
+def quarantined_rows(con: Connection) -> int:
     """Rows in the ``<source>.quarantine`` tables."""
     total = 0
     for source in ("aiwyn", "aimsio", "iinsight"):
         if _relation_exists(con, f"{source}.quarantine"):
-            total += con.execute(f"SELECT count(*) FROM {source}.quarantine").fetchall()[0][0]
+            total += con.fetch(f"SELECT count(*) FROM {source}.quarantine")[0][0]
     return total
 
 
 def reconcile(
-    db_path: Path,
+    warehouse: Warehouse | Path,
     firm: Firm,
     *,
     as_of: date | None = None,
@@ -447,7 +447,7 @@ def reconcile(
     iinsight_api_version: int = 2,
     sources: Iterable[str] | None = None,
 ) -> Reconciliation:
-    """Compare the warehouse at ``db_path`` with ``firm``'s truth now (see the module docstring).
+    """Compare ``warehouse`` (or the DuckDB file at that path) with ``firm``'s truth now (see the module docstring).
 
     ``as_of``: the reports' date (default: the firm's clock, so every version the warehouse holds is in force).
     ``in_flight_since``: start of the last sync; rows the truth changed since then may be stale (in flight).
@@ -459,7 +459,7 @@ def reconcile(
     truth = firm.truth()
     day = as_of or firm.now.date()
     since = norm(in_flight_since) if in_flight_since else None
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with as_warehouse(warehouse).connect() as con:
         tables = {c.truth: compare_table(con, truth, c, since, iinsight_api_version) for c in checks}
         report_diffs: dict[str, ReportDiff] = {}
         if reports:
