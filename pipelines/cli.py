@@ -180,6 +180,8 @@ def sync(
     """Fetch what changed in each source since the last run, load it into the warehouse, rebuild the models."""
     warehouse = warehouse_of(destination, db)
     try:
+        for note in warehouse.notes():
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
         runs = run_sync(warehouse, source, reconcile=reconcile)
     except Exception as exc:  # every failure becomes one clear line
         _fail(exc)

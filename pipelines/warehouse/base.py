@@ -230,6 +230,10 @@ class Warehouse(ABC):
         """Show readers a successful sync: DuckDB replaces the BI snapshot; PostgreSQL readers already read the
         models the rebuild swapped in (None)."""
 
+    def notes(self) -> list[str]:
+        """What the user should know about how this warehouse is set up (``arwip sync`` prints them)."""
+        return []
+
     @abstractmethod
     def recreate(self) -> None:
         """Start again from an empty warehouse (the demo's): remove what arwip and dlt wrote there and arwip's

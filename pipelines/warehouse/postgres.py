@@ -17,6 +17,7 @@ table ``[destination.postgres.credentials]`` in ``.dlt/secrets.toml``).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -285,6 +286,21 @@ class PostgresWarehouse(Warehouse):
 
     def publish(self) -> None:
         return None
+
+    def notes(self) -> list[str]:
+        """A note when the database does not sort text by byte (collation ``C``), as DuckDB does: the reports'
+        order of client names and the ranks of tied top overdue clients would then differ from DuckDB's."""
+        with self.connect() as con:  # as JSON: the ICU locale's column is named differently across versions
+            (found,) = con.fetch("select to_jsonb(d)::text from pg_database as d where datname = current_database()")[0]
+        database = json.loads(found)
+        icu = database.get("datlocprovider") == "i"
+        collation = (database.get("daticulocale") or database.get("datlocale")) if icu else database["datcollate"]
+        if collation in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+            return []
+        return [
+            f"database {self.credentials.database} sorts text by {collation}: client names order (and tied ranks) "
+            "as in DuckDB only with byte order; create it with `createdb --locale=C` (or LC_COLLATE 'C')"
+        ]
 
     def recreate(self) -> None:
         """Drop every schema the user owns in the database (arwip's datasets, dlt's, the models), then mark the

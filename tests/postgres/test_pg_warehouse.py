@@ -149,6 +149,16 @@ def test_the_writer_lock_is_held_by_one_process_at_a_time(pg, postgres_dsn, tmp_
         pass
 
 
+def test_a_database_that_does_not_sort_by_byte_gets_a_note(pg, postgres: PostgresServer, tmp_path):
+    assert pg.notes() == []  # the test server's databases sort as DuckDB does (C)
+    sql(postgres.dsn, "create database icu_en template template0 locale_provider icu icu_locale 'en-US'")
+    icu = PostgresWarehouse(postgres.dsn_of("icu_en"), state_dir=tmp_path)
+    assert icu.notes() == [
+        "database icu_en sorts text by en-US: client names order (and tied ranks) as in DuckDB only with byte "
+        "order; create it with `createdb --locale=C` (or LC_COLLATE 'C')"
+    ]
+
+
 def test_divisions_stay_exact_and_descending_keys_keep_nulls_last():
     generated = POSTGRES.render("select round(a / b, 4) as r from t order by r desc")
     assert "DOUBLE" not in generated.upper() and "round(a / b, 4)".upper() in generated.upper()
