@@ -1,4 +1,7 @@
-"""One arwip sync in its own process, timed: ``python bench/_sync_runner.py --db PATH``.
+"""One arwip sync in its own process, timed: ``python bench/_sync_runner.py --db PATH [--destination postgres]``.
+
+The warehouse: the DuckDB file ``--db``, or with ``--destination postgres`` the database of
+``DESTINATION__POSTGRES__CREDENTIALS`` (arwip's working folder for it in the current folder, as for ``arwip``).
 
 The sources read their base URLs and credentials from the ``SOURCES__*`` environment (set by
 ``sync_bench.py`` from the simulators it started). The runner calls :func:`pipelines.sync.sync` exactly as
@@ -11,8 +14,9 @@ The sources read their base URLs and credentials from the ``SOURCES__*`` environ
   change): ``requests``, ``first``/``last`` (seconds since the sync started), ``busy_s`` (summed request
   durations), and the same split by kind (Aiwyn ``search`` / ``detail``, Aimsio ``stub_list`` /
   ``detail``, iinsight ``page``, ``auth``), and a timeline of busy seconds per 10 s;
-- ``models_s`` (``build_models``), ``after_sources_s`` (each step ``sync()`` runs after the sources: models,
-  data tests, BI snapshot, as this version of :mod:`pipelines.sync` has them), ``self_maxrss_mb`` and
+- ``models_s`` (``build_models``, which includes the data tests and, on PostgreSQL, the swap),
+  ``after_sources_s`` (each step ``sync()`` runs after the sources: models, data tests, publishing the BI
+  snapshot, as this version of :mod:`pipelines.sync` has them), ``self_maxrss_mb`` and
   ``rss_peak_mb_by_phase`` (RSS sampled every 0.2 s: ``sources``, then each of those steps).
 
 With ``BENCH_TRACE=<file>`` every request's ``(api, kind, start, end)`` is also written there (diagnostics).
@@ -34,6 +38,7 @@ from typing import Any
 import httpx
 
 from pipelines import sync as sync_mod
+from pipelines.warehouse import open_warehouse
 from sources import registry
 
 T0 = time.perf_counter()
@@ -155,17 +160,19 @@ def instrument(times: HttpTimes) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run one sync and print the ``RESULT`` JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", type=Path, required=True, help="the DuckDB file (not used by postgres)")
+    parser.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb")
     parser.add_argument("--source", action="append", help="source to sync (repeatable); default all")
     args = parser.parse_args(argv)
 
     times = HttpTimes({api: os.environ.get(f"SOURCES__{api.upper()}__BASE_URL", "") for api in registry.names()})
     instrument(times)
+    warehouse = open_warehouse(args.destination, args.db)
     pipelines: dict[str, Any] = {}
-    make_pipeline = sync_mod.make_pipeline
+    make_pipeline = warehouse.pipeline
 
-    def keep_pipeline(name: str, db_path: Path) -> Any:
-        pipelines[name] = make_pipeline(name, db_path)
+    def keep_pipeline(name: str) -> Any:
+        pipelines[name] = make_pipeline(name)
         return pipelines[name]
 
     phases: dict[str, dict[str, float]] = {}
@@ -185,18 +192,18 @@ def main(argv: list[str] | None = None) -> None:
 
         return wrapper
 
-    sync_mod.make_pipeline = keep_pipeline  # type: ignore[assignment]
+    warehouse.pipeline = keep_pipeline  # type: ignore[method-assign]
+    warehouse.publish = timed("publish", warehouse.publish)  # type: ignore[method-assign]
     # the steps sync() runs after the sources, and reconciling the id sets of the sources that hard-delete
     for name, label in (
         ("build_models", "build_models"),
         ("check_data_tests", "check_data_tests"),
-        ("publish_snapshot", "publish_snapshot"),
         ("reconcile_source", "reconcile"),
     ):
         setattr(sync_mod, name, timed(label, getattr(sync_mod, name)))
 
     started = time.perf_counter()
-    runs = sync_mod.sync(args.db, args.source)
+    runs = sync_mod.sync(warehouse, args.source)
     sync_s = time.perf_counter() - started
 
     sources: dict[str, Any] = {}

@@ -40,11 +40,19 @@ part's full sync as arwip's head-to-head run (same firm, same settings). Its flo
 details at 10 per second take 50 s, so a demo run takes about 3 minutes, most of it in the baseline.
 ``--profile`` attaches ``py-spy record`` (if installed) to the full sync and the simulators and prints
 the hottest frames.
+
+``--destination postgres`` syncs into PostgreSQL instead (a throwaway server with PostgreSQL's default
+durability from ``tests/pg_server.py``, or the server of ``--dsn``, where the bench creates a database per
+warehouse): the scale part only (the head to head compares with a DuckDB baseline), the aging report target
+is 1 s, peak RSS is the sync process's (the server's memory is not counted), and the load rates of dlt's
+Parquet/ADBC, CSV and INSERT paths into the same server are measured beside it (``bench/pg_load.py``:
+``load_rows_per_s``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -86,6 +94,8 @@ TARGETS = {
     "peak_rss_mb": ("<=", 1536.0),
     "aging_report_s": ("<=", 0.5),
 }
+POSTGRES_TARGETS = {**TARGETS, "aging_report_s": ("<=", 1.0)}
+LOAD_ROWS = {"demo": (100_000, 20_000), "full": (1_000_000, 100_000)}  # pg_load.py: parquet/csv rows, INSERT rows
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
@@ -220,6 +230,7 @@ def run_child(
     sims: Simulators | None = None,
     profile_dir: Path | None = None,
     label: str = "run",
+    cwd: Path = ROOT,
 ) -> ChildRun:
     """Run a child (stdout and stderr to ``log``), wait with ``os.wait4`` for its own rusage, parse the
     ``RESULT`` line. With ``profile_dir``, py-spy records the child and the simulators meanwhile."""
@@ -227,7 +238,7 @@ def run_child(
     sim0 = process_cpu(sims.pid) if sims else 0.0
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     spies: list[subprocess.Popen[bytes]] = []
     profiles: dict[str, Path] = {}
     spy = py_spy() if profile_dir else None
@@ -287,16 +298,65 @@ def run_child(
     )
 
 
-def arwip_sync(sims: Simulators, db: Path, workdir: Path, label: str, profile_dir: Path | None = None) -> ChildRun:
-    """arwip's sync (``bench/_sync_runner.py``) against ``sims`` into ``db``."""
-    console.print(f"[bold]{label}[/]: arwip sync into {db}…")
+class Postgres:
+    """The PostgreSQL server of ``--destination postgres``: a throwaway one (PostgreSQL's default durability) or
+    the server of ``dsn``; :meth:`database` creates a fresh database there."""
+
+    def __init__(self, dsn: str | None) -> None:
+        self.dsn = dsn
+        self._server: Any = None
+
+    def __enter__(self) -> Postgres:
+        if self.dsn is None:
+            from tests.pg_server import throwaway_postgres
+
+            self._server = throwaway_postgres(durable=True)
+            self.dsn = self._server.__enter__().dsn
+            console.print(f"[bold]PostgreSQL[/]: a throwaway server, {self.dsn.rsplit('@', 1)[1]}")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._server is not None:
+            self._server.__exit__(*exc)
+
+    def database(self, name: str) -> str:
+        """Create database ``name`` (dropped first if it exists); its DSN."""
+        import psycopg2
+
+        assert self.dsn is not None
+        con = psycopg2.connect(self.dsn)
+        con.autocommit = True
+        try:
+            with con.cursor() as cur:
+                cur.execute(f'drop database if exists "{name}"')
+                cur.execute(f'create database "{name}"')
+        finally:
+            con.close()
+        return self.dsn.rsplit("/", 1)[0] + "/" + name
+
+
+def open_bench_warehouse(db: Path, dsn: str | None) -> Any:
+    """The warehouse a sync of the bench wrote: the DuckDB file ``db``, or the PostgreSQL database ``dsn``."""
+    from pipelines.warehouse import DuckDBWarehouse, PostgresWarehouse
+
+    return PostgresWarehouse(dsn) if dsn else DuckDBWarehouse(db)
+
+
+def arwip_sync(
+    sims: Simulators, db: Path, workdir: Path, label: str, profile_dir: Path | None = None, dsn: str | None = None
+) -> ChildRun:
+    """arwip's sync (``bench/_sync_runner.py``) against ``sims`` into ``db`` (with ``dsn``: that PostgreSQL
+    database; the child's working folder is ``workdir``)."""
+    console.print(f"[bold]{label}[/]: arwip sync into {dsn.rsplit('@', 1)[1] if dsn else db}…")
+    destination = ["--destination", "postgres"] if dsn else []
     run = run_child(
-        [PYTHON, str(BENCH / "_sync_runner.py"), "--db", str(db)],
-        sims.env,
+        [PYTHON, str(BENCH / "_sync_runner.py"), "--db", str(db), *destination],
+        {**sims.env, **({"DESTINATION__POSTGRES__CREDENTIALS": dsn} if dsn else {})},
         workdir / f"{label}.log",
         sims,
         profile_dir,
         label,
+        cwd=workdir,
     )
     console.print(
         f"  done in {run.result['sync_s']:.1f} s (process {run.wall_s:.1f} s, peak RSS {run.maxrss_mb:.0f} MB)"
@@ -352,30 +412,26 @@ def bounds(delta: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def warehouse_rows(db: Path) -> tuple[int, dict[str, int]]:
+def warehouse_rows(warehouse: Any) -> tuple[int, dict[str, int]]:
     """Rows in the raw tables (schemas aiwyn, aimsio, iinsight; dlt's own tables left out)."""
-    import duckdb
-
     counts: dict[str, int] = {}
-    with duckdb.connect(str(db), read_only=True) as con:
-        tables = con.execute(
+    with warehouse.connect() as con:
+        tables = con.fetch(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN "
             "('aiwyn', 'aimsio', 'iinsight') AND table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_dlt%' "
             "ESCAPE '\\' ORDER BY 1, 2"
-        ).fetchall()
+        )
         for schema, table in tables:
-            counts[f"{schema}.{table}"] = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+            counts[f"{schema}.{table}"] = con.fetch(f'SELECT count(*) FROM "{schema}"."{table}"')[0][0]
     return sum(counts.values()), counts
 
 
-def time_reports(db: Path, runs: int = 5) -> dict[str, Any]:
+def time_reports(warehouse: Any, runs: int = 5) -> dict[str, Any]:
     """Cold and median-of-``runs`` seconds of ``report(con, "aging")`` and ``"wip"`` (read-only), rows."""
-    import duckdb
-
     from pipelines.models import report
 
     out: dict[str, Any] = {}
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.connect() as con:
         for name in ("aging", "wip"):
             samples = []
             rows = 0
@@ -433,15 +489,17 @@ def utilization(http: dict[str, Any], api: str) -> tuple[float, float]:
 # -- parts --------------------------------------------------------------------------------------------
 
 
-def scale_part(args: argparse.Namespace, workdir: Path, size: str) -> dict[str, Any]:
-    """Full sync, activity, incremental sync, bounds and reports on the ``size`` firm."""
+def scale_part(args: argparse.Namespace, workdir: Path, size: str, pg: Postgres | None) -> dict[str, Any]:
+    """Full sync, activity, incremental sync, bounds and reports on the ``size`` firm (into ``pg``: a fresh
+    PostgreSQL database)."""
     db = workdir / f"scale-{size}.duckdb"
+    dsn = pg.database(f"arwip_bench_{size}") if pg else None
     profile_dir = workdir / "profiles" if args.profile else None
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
     with Simulators(size, args.seed, args.latency_base_ms, args.latency_per_row_ms, workdir) as sims:
         s0 = sims.stats()
-        full = arwip_sync(sims, db, workdir, f"full-{size}", profile_dir)
+        full = arwip_sync(sims, db, workdir, f"full-{size}", profile_dir, dsn)
         s1 = sims.stats()
         console.print(f"[bold]Activity[/]: {args.activity:.2%} of the records…")
         started = time.perf_counter()
@@ -450,15 +508,17 @@ def scale_part(args: argparse.Namespace, workdir: Path, size: str) -> dict[str, 
         changed = {k: sum(v.values()) for k, v in counts.items()}
         console.print("  " + ", ".join(f"{k} {n:,}" for k, n in changed.items()) + f" ({activity_s:.1f} s)")
         s2 = sims.stats()
-        incremental = arwip_sync(sims, db, workdir, f"incremental-{size}")
+        incremental = arwip_sync(sims, db, workdir, f"incremental-{size}", dsn=dsn)
         s3 = sims.stats()
     full_delta, incr_delta = stats_delta(s0, s1), stats_delta(s2, s3)
     full_bounds, incr_bounds = bounds(full_delta), bounds(incr_delta)
-    rows_loaded, table_rows = warehouse_rows(db)
-    reports = time_reports(db, args.report_runs)
+    warehouse = open_bench_warehouse(db, dsn)
+    rows_loaded, table_rows = warehouse_rows(warehouse)
+    reports = time_reports(warehouse, args.report_runs)
     return {
         "size": size,
-        "db": str(db),
+        "db": warehouse.location,
+        "destination": warehouse.name,
         "full": full,
         "incremental": incremental,
         "full_delta": full_delta,
@@ -505,10 +565,31 @@ def h2h_part(args: argparse.Namespace, workdir: Path, size: str, reuse: ChildRun
     }
 
 
+def load_part(args: argparse.Namespace, workdir: Path, pg: Postgres) -> dict[str, Any]:
+    """dlt's load rates into the same server (``bench/pg_load.py`` in a child, a fresh database)."""
+    rows, insert_rows = LOAD_ROWS[args.size]
+    dsn = pg.database("arwip_bench_load")
+    console.print(f"[bold]Load rates[/]: {rows:,} WIP rows as Parquet (ADBC) and CSV, {insert_rows:,} as INSERTs…")
+    log = workdir / "pg-load.log"
+    with open(log, "w") as out:
+        done = subprocess.run(
+            [PYTHON, str(BENCH / "pg_load.py"), "--dsn", dsn, "--rows", str(rows), "--insert-rows", str(insert_rows)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=out, text=True, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"pg_load.py exited {done.returncode}; log {log}")
+    rates: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    for file_format, r in rates.items():
+        console.print(f"  {file_format}: {r['rows_per_s']:,} rows/s ({r['rows']:,} rows)")
+    return rates
+
+
 # -- output -------------------------------------------------------------------------------------------
 
 
-def figures(scale: dict[str, Any] | None, h2h: dict[str, Any] | None) -> dict[str, Any]:
+def figures(
+    scale: dict[str, Any] | None, h2h: dict[str, Any] | None, loads: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The JSON line: the issue's keys (None where a part was skipped) plus detail keys."""
     fig: dict[str, Any] = dict.fromkeys(
         [
@@ -589,9 +670,14 @@ def figures(scale: dict[str, Any] | None, h2h: dict[str, Any] | None) -> dict[st
                 h2h_baseline_rss_mb=round(h2h["baseline"].maxrss_mb, 1),
                 h2h_baseline_429=h2h["baseline_delta"]["aimsio"]["by_status"].get("429", 0),
             )
+    fig["destination"] = scale["destination"] if scale else "duckdb"
+    if loads:
+        fig["load_rows_per_s"] = {f: r["rows_per_s"] for f, r in loads.items()}
+        fig["load_parquet_speedup"] = {f: r["parquet_speedup"] for f, r in loads.items() if "parquet_speedup" in r}
+    targets = POSTGRES_TARGETS if fig["destination"] == "postgres" else TARGETS
     fig["targets_met"] = {
         k: (fig[k] <= limit if op == "<=" else fig[k] >= limit)
-        for k, (op, limit) in TARGETS.items()
+        for k, (op, limit) in targets.items()
         if fig.get(k) is not None
     }
     return fig
@@ -657,7 +743,8 @@ def print_tables(scale: dict[str, Any] | None, h2h: dict[str, Any] | None, fig: 
             for step, seconds in (run.get("after_sources_s") or {"build_models": run["models_s"]}).items():
                 t.add_row(label, step, f"{seconds:.1f}", "", "", "", "", "")
         console.print(t)
-    t = Table(title="Figures and targets")
+    targets = POSTGRES_TARGETS if fig["destination"] == "postgres" else TARGETS
+    t = Table(title=f"Figures and targets ({fig['destination']})")
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_column("target", justify="right")
@@ -680,7 +767,7 @@ def print_tables(scale: dict[str, Any] | None, h2h: dict[str, Any] | None, fig: 
     ):
         if fig.get(key) is None:
             continue
-        op, limit = TARGETS.get(key, ("", None))
+        op, limit = targets.get(key, ("", None))
         met = fig["targets_met"].get(key)
         value = fig[key]
         t.add_row(
@@ -690,6 +777,14 @@ def print_tables(scale: dict[str, Any] | None, h2h: dict[str, Any] | None, fig: 
             "" if met is None else ("[green]yes[/]" if met else "[red]no[/]"),
         )
     console.print(t)
+    if fig.get("load_rows_per_s"):
+        t = Table(title="dlt's load rates into PostgreSQL (bench/pg_load.py)")
+        for col in ("format", "rows/s", "Parquet/ADBC is"):
+            t.add_column(col, justify="left" if col == "format" else "right")
+        for file_format, rate in fig["load_rows_per_s"].items():
+            speedup = fig["load_parquet_speedup"].get(file_format)
+            t.add_row(file_format, f"{rate:,}", f"{speedup:g}× faster" if speedup else "")
+        console.print(t)
 
 
 def summarize_profile(path: Path, top: int = 12) -> None:
@@ -741,6 +836,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, help="where warehouses and logs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--profile", action="store_true", help="py-spy the full sync and the simulators")
+    parser.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb", help="the warehouse")
+    parser.add_argument("--dsn", help="postgres: a server's database to create the bench's databases beside")
     args = parser.parse_args(argv)
 
     scale_size = args.scale_size or ("demo" if args.size == "demo" else "large")
@@ -752,16 +849,19 @@ def main(argv: list[str] | None = None) -> None:
         f"head to head {h2h_size}{' (no baseline)' if args.skip_baseline else ''}; work dir {workdir}"
     )
     started = time.perf_counter()
-    scale = None if args.skip_scale else scale_part(args, workdir, scale_size)
-    if scale:  # saved at once: the head to head takes a while
-        partial = {k: v for k, v in scale.items() if k not in ("full", "incremental")}
-        partial.update(full=scale["full"].result, incremental=scale["incremental"].result)
-        partial["figures"] = figures(scale, None)
-        (workdir / "scale-part.json").write_text(json.dumps(partial, indent=1, default=str))
-        console.print(f"  scale part saved: {workdir / 'scale-part.json'}")
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(Postgres(args.dsn)) if args.destination == "postgres" else None
+        scale = None if args.skip_scale else scale_part(args, workdir, scale_size, pg)
+        if scale:  # saved at once: the head to head takes a while
+            partial = {k: v for k, v in scale.items() if k not in ("full", "incremental")}
+            partial.update(full=scale["full"].result, incremental=scale["incremental"].result)
+            partial["figures"] = figures(scale, None)
+            (workdir / "scale-part.json").write_text(json.dumps(partial, indent=1, default=str))
+            console.print(f"  scale part saved: {workdir / 'scale-part.json'}")
+        loads = load_part(args, workdir, pg) if pg else None
     reuse = scale["full"] if scale and scale_size == h2h_size else None
-    h2h = h2h_part(args, workdir, h2h_size, reuse)
-    fig = figures(scale, h2h)
+    h2h = None if args.destination == "postgres" else h2h_part(args, workdir, h2h_size, reuse)
+    fig = figures(scale, h2h, loads)
     fig["bench_s"] = round(time.perf_counter() - started, 1)
     fig["revision"] = revision()
     print_tables(scale, h2h, fig)
@@ -772,7 +872,7 @@ def main(argv: list[str] | None = None) -> None:
     if scale:
         details["scale"] = {k: v for k, v in scale.items() if k not in ("full", "incremental")}
         details["scale"].update(full=scale["full"].result, incremental=scale["incremental"].result)
-    if h2h.get("baseline"):
+    if h2h and h2h.get("baseline"):
         details["h2h_baseline"] = h2h["baseline"].result
     (workdir / "result.json").write_text(json.dumps(details, indent=1, default=str))
     if args.keep or args.workdir is not None:
