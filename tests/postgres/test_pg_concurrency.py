@@ -13,14 +13,13 @@ sync), the totals test must always return no rows, and the reader must never fai
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from pipelines.models import ReportConfig, build_models
 from pipelines.models.build import SQL_DIR
 from pipelines.sync import sync
 from pipelines.warehouse import POSTGRES, PostgresWarehouse
+from tests.reader_process import read_while
 
 SYNCS = 4
 REBUILDS = 5  # between two syncs: swaps of the same answers
@@ -85,16 +84,8 @@ def test_readers_see_one_build_or_the_next_during_syncs(simulators, postgres_dsn
     builds = [answer(pg)]
     totals = POSTGRES.render((SQL_DIR / "tests" / "assert_report_totals_match_facts.sql").read_text())
     stop = tmp_path / "stop"
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, postgres_dsn, ANSWER, totals, str(stop)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert reader.stdout is not None
-        first_line = reader.stdout.readline()  # the reader has answered once from the first build
-        assert first_line.strip() == "ready", first_line + reader.stderr.read()
+
+    def sync_and_rebuild() -> None:
         for _ in range(SYNCS):
             sims.firm.activity(0.1)
             sync(pg, reconcile=True)
@@ -103,13 +94,8 @@ def test_readers_see_one_build_or_the_next_during_syncs(simulators, postgres_dsn
                 for _ in range(REBUILDS):
                     build_models(con, ReportConfig())
         stop.touch()
-        out, err = reader.communicate(timeout=600)
-    finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
-    assert reader.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+
+    result = read_while(READER, [postgres_dsn, ANSWER, totals, str(stop)], sync_and_rebuild)
     print(f"reader: {result['queries']} queries, {len(result['answers'])} different answers of {len(set(builds))}")
 
     assert result["errors"] == [], result["errors"][:5]

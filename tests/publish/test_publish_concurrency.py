@@ -10,15 +10,13 @@ must never fail to open or lock the file. Nothing is timed.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
 from pipelines.models import build_models, create_missing_raw_tables
 from pipelines.publish import publish_snapshot
+from tests.reader_process import read_while
 
 PUBLISHES = 20
 BATCH = 200  # invoices per sync
@@ -107,25 +105,12 @@ def test_reader_never_sees_a_lock_error_or_a_half_published_snapshot(tmp_path: P
     warehouse = tmp_path / "arwip.duckdb"
     snapshot = tmp_path / "arwip-bi.duckdb"
     answers = [sync_round(warehouse, 0)]
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(snapshot), str(PUBLISHES), "300"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert reader.stdout is not None
-        first_line = reader.stdout.readline()  # the reader has answered once from publish 0
-        assert first_line.strip() == "ready", first_line + reader.stderr.read()
+
+    def publish() -> None:
         for rnd in range(1, PUBLISHES + 1):
             answers.append(sync_round(warehouse, rnd))
-        out, err = reader.communicate(timeout=300)
-    finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
-    assert reader.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+
+    result = read_while(READER, [str(snapshot), str(PUBLISHES), "300"], publish, timeout_s=300)
     print(f"reader: {result['queries']} queries, saw {len(result['rounds'])} of {PUBLISHES + 1} publishes")
 
     assert result["errors"] == [], result["errors"][:5]  # no lock conflict, no unreadable file
