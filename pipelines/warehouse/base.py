@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -72,6 +72,8 @@ class Connection(ABC):
     dialect: SqlDialect
     errors: tuple[type[BaseException], ...]
     """The driver's error classes (what a statement that fails raises, besides :class:`RelationMissing`)."""
+    in_transaction: bool = False
+    """Inside :meth:`transaction`."""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -95,12 +97,16 @@ class Connection(ABC):
     def transaction(self) -> Iterator[None]:
         """``begin`` … ``commit``; ``rollback`` on any error."""
         self.execute("begin")
+        self.in_transaction = True
         try:
             yield
         except BaseException:
             self.execute("rollback")
             raise
-        self.execute("commit")
+        else:
+            self.execute("commit")
+        finally:
+            self.in_transaction = False
 
     @abstractmethod
     def rebuild(self, schemas: Sequence[str], check: Check | None = None) -> AbstractContextManager[Rebuild]:
@@ -117,7 +123,7 @@ class Connection(ABC):
     def savepoint(self) -> AbstractContextManager[None]:
         """Inside a rebuild: a failing statement in the block undoes only the block (a data test that cannot
         run does not abort the build's transaction). A no-op where statements fail alone."""
-        return _NoSavepoint()
+        return nullcontext()
 
     def consistent(self, read: Callable[[], T], schemas: Sequence[str]) -> T:
         """``read()`` (a query naming several relations of ``schemas``) so that all the names it reads belong to
@@ -131,11 +137,6 @@ class Connection(ABC):
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
-
-
-class _NoSavepoint(AbstractContextManager[None]):
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -57,10 +57,10 @@ _ADBC_PREFIX = r"^[A-Z_]+:\s+(\[libpq\]\s*)?(Failed to (connect|prepare query|ex
 
 
 class PostgresDialect(SqlDialect):
-    """PostgreSQL, with every division typed: DuckDB divides decimals exactly as PostgreSQL does for ``numeric``,
-    so ``a / b`` stays ``a / b`` (plain sqlglot would cast it to ``double precision``, and
-    ``round(double precision, int)`` does not exist). sqlglot also writes DuckDB's ``NULLS LAST`` default on
-    descending keys."""
+    """PostgreSQL, with every division typed: ``a / b`` stays a division of its operands' types, so money ratios
+    stay exact ``numeric`` (plain sqlglot copies DuckDB's floating-point division by casting to ``double
+    precision``, and ``round(double precision, int)`` does not exist). sqlglot also writes DuckDB's ``NULLS
+    LAST`` default on descending keys."""
 
     name = "postgres"
 
@@ -105,17 +105,12 @@ class PostgresConnection(Connection):
     def __init__(self, con: Any, read_only: bool) -> None:
         self.con = con
         self.cursor = con.cursor()
-        self.in_transaction = False
         self.execute("set timezone = 'UTC'")
         if read_only:
             self.execute("set default_transaction_read_only = on")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._run(sql, params)
-        words = sql.split(None, 1)
-        first = words[0].lower() if words else ""
-        if first in ("begin", "commit", "rollback"):
-            self.in_transaction = first == "begin"
 
     def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         self._run(sql, params)
@@ -135,6 +130,7 @@ class PostgresConnection(Connection):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        """A savepoint inside :meth:`transaction` (a failed statement aborts PostgreSQL's whole transaction)."""
         if not self.in_transaction:
             yield
             return
@@ -171,7 +167,7 @@ class PostgresConnection(Connection):
                 log.warning("readers held the models throughout: swapped in by the renames alone (see swap.py)")
         drop_backups(self, schemas)
 
-    def consistent(self, read: Any, schemas: Sequence[str]) -> Any:
+    def consistent(self, read: Callable[[], T], schemas: Sequence[str]) -> T:
         """Re-run ``read()`` until no rebuild swapped ``schemas`` while it resolved its names (the schemas' OIDs
         are the same before and after it): a statement naming several relations could otherwise resolve some
         before a swap's commit and some after."""
