@@ -83,7 +83,7 @@ from pipelines.models.config import (
     stored_report_config,
 )
 from pipelines.models.raw import LOAD_ID, create_missing_raw_tables, history_spec, raw_tables
-from pipelines.models.report import AS_OF_CTE, report, report_sql, today_utc
+from pipelines.models.report import AS_OF_CTE, exception_count, report, report_sql, today_utc
 
 __all__ = [
     "AS_OF_CTE",
@@ -101,6 +101,7 @@ __all__ = [
     "build_models",
     "create_missing_raw_tables",
     "discover_models",
+    "exception_count",
     "history_spec",
     "raw_tables",
     "report",
