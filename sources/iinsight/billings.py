@@ -5,22 +5,25 @@ Billings carry no change timestamp and ``query`` only compares strings exactly, 
 What it can ask, and what a sync reads:
 
 1. **New billings**: ``sort={"id": "desc"}``, page by page down to the newest id already loaded (ids grow with
-   ``time_inserted``). On the first sync, every billing instead, sorted ``{"invoice": "desc"}``: billed ones
-   first. Only unbilled billings are deleted and a billed one keeps its invoice, so a deletion or an invoicing
-   while we page shifts only rows after it (the unbilled tail, re-read in step 2) or repeats rows: no billed
-   billing is skipped.
+   ``time_inserted``); on the first sync, every billing.
 2. **The unbilled set**, whole: ``query={"invoice": ["0"]}``. Its rows are loaded every sync (an edit of
    unbilled work has no timestamp to be found by).
-3. **What left the unbilled set** since the last sync (invoiced, or deleted): those ids, asked for by
-   ``query={"id": [...]}``, ``BILLING_IDS_PER_REQUEST`` at a time; found, they are loaded (with their invoice);
-   gone, they are soft-deleted (table ``deletions``, entity ``billings``).
+3. **What left the unbilled set** (invoiced, or deleted): those ids, asked for by ``query={"id": [...]}``,
+   ``BILLING_IDS_PER_REQUEST`` at a time; found, they are loaded (with their invoice); gone, they are
+   soft-deleted (table ``deletions``, entity ``billings``).
 
 So an incremental sync makes about (unbilled + new) / page size requests, plus one per
 ``BILLING_IDS_PER_REQUEST`` billings that left the unbilled set, plus at most one page past the end.
-State (dlt resource state, saved when all three steps succeeded): the newest id loaded and the unbilled ids.
-A billing seen unbilled earlier in the same run that is missing from step 2 (invoiced or deleted meanwhile,
-or skipped by a shift) is kept in the unbilled ids: the next sync's step 3 settles it (each id is loaded at
-most once a run, so the merge never has to choose between two versions of it).
+
+Page shifts. In id order an invoicing moves no row, and a new billing comes first (the rows after it repeat,
+which is harmless); only a deletion (of unbilled work) shifts the rows after it up by one, so a page read later
+can skip one. That matters only when the deleted billing was already read this run, so it is among the ids
+step 3 asks for, and comes back gone: then step 1 is read once more and what it skipped is loaded. A billing
+read unbilled this run and then missing from step 2 (invoiced or deleted meanwhile) is loaded at most once a
+run (so the merge never has to choose between two versions of it): kept among the unbilled ids, the next
+sync's step 3 loads its new state.
+
+State (dlt resource state, saved when every step succeeded): the newest id loaded and the unbilled ids.
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ def _unbilled(row: Any) -> bool:
 async def read_billings(
     client: ApiClient, before: BillingState, tally: RequestStats, limit: int, window: int
 ) -> AsyncIterator[list[dict[str, Any]] | BillingsRead]:
-    """The billings to load (pages of API rows, each id once), then one :class:`BillingsRead` (see the module
-    docstring for the three steps).
+    """The billings to load (pages of API rows, each id at most once), then one :class:`BillingsRead` (see the
+    module docstring for the steps).
 
     Raises:
         EndpointUnavailable, BadPayload, SourceError: as :func:`sources.iinsight.client.billing_pages`.
@@ -103,37 +106,48 @@ async def read_billings(
             fresh.append(row)
         return fresh
 
-    if before.newest_id is None:  # first sync: everything, billed billings first
-        pages = billing_pages(client, tally, limit, window, sort={"invoice": "desc"})
-    else:
+    async def new_billings() -> AsyncIterator[list[dict[str, Any]]]:
         top = before.newest_id
+        sort = {"id": "desc"}
+        if top is None:  # the first sync: every billing
+            pages = billing_pages(client, tally, limit, window, sort=sort)
+        else:
+            pages = billing_pages(client, tally, limit, window, sort=sort, expected=1, stop=lambda rows: any(
+                i is not None and i <= top for i in map(billing_id, rows)))
+        async for rows in pages:
+            new = rows if top is None else [r for r in rows if (billing_id(r) or 0) > top]
+            if fresh := keep(new):
+                yield fresh
 
-        def reached(rows: list[dict[str, Any]]) -> bool:
-            return any(i is not None and i <= top for i in map(billing_id, rows))
-
-        pages = billing_pages(client, tally, limit, window, sort={"id": "desc"}, expected=1, stop=reached)
-    async for rows in pages:
-        new = [r for r in rows if before.newest_id is None or (billing_id(r) or 0) > before.newest_id]
-        if fresh := keep(new):
-            yield fresh
-
+    async for rows in new_billings():
+        yield rows
     listed: set[int] = set()
     expected = (len(before.unbilled) + len(seen_unbilled)) // limit + 1
     async for rows in billing_pages(client, tally, limit, window, query={"invoice": ["0"]}, expected=expected):
         listed.update(i for i in map(billing_id, rows) if i is not None)
         if fresh := keep(rows):
             yield fresh
-
-    left = sorted(set(before.unbilled) - listed - loaded)
-    chunk = settings.BILLING_IDS_PER_REQUEST
-    found: dict[int, dict[str, Any]] = {}
-    for rows in await asyncio.gather(*(_by_id(client, tally, left[i : i + chunk]) for i in range(0, len(left), chunk))):
-        found.update((i, row) for row in rows if (i := billing_id(row)) is not None)
-    found = {i: found[i] for i in left if i in found}
-    if fresh := keep(list(found.values())):
+    settled = sorted(set(before.unbilled) - listed - loaded)  # left since the last sync: loaded now
+    moved = sorted(seen_unbilled - listed)  # left during this run: already loaded (unbilled) this run
+    found = await _by_ids(client, tally, settled + moved)
+    if fresh := keep([found[i] for i in settled if i in found]):
         yield fresh
-    unbilled = listed | seen_unbilled | {i for i, row in found.items() if _unbilled(row)}
-    yield BillingsRead(BillingState(newest, sorted(unbilled)), [i for i in left if i not in found])
+    gone = [i for i in settled + moved if i not in found]
+    if set(moved) - set(found):  # deleted after we read it: rows read after the deletion may have shifted past
+        async for rows in new_billings():
+            yield rows
+    unbilled = (listed | seen_unbilled | {i for i, row in found.items() if _unbilled(row)}) - set(gone)
+    yield BillingsRead(BillingState(newest, sorted(unbilled)), gone)
+
+
+async def _by_ids(client: ApiClient, tally: RequestStats, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The billings with these ids that still exist, by id (``BILLING_IDS_PER_REQUEST`` ids a request)."""
+    chunk = settings.BILLING_IDS_PER_REQUEST
+    wanted = set(ids)
+    found: dict[int, dict[str, Any]] = {}
+    for rows in await asyncio.gather(*(_by_id(client, tally, ids[i : i + chunk]) for i in range(0, len(ids), chunk))):
+        found.update((i, row) for row in rows if (i := billing_id(row)) in wanted and i is not None)
+    return found
 
 
 async def _by_id(client: ApiClient, tally: RequestStats, ids: list[int]) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
--- iinsight payments, one row per payment (iinsight.md §5). The API's rows carry no status: `payment_status`
--- (ACTIVE | VOIDED) is the status the request that listed the payment asked for.
+-- iinsight payments, one row per payment (iinsight.md §5).
 -- also built over iinsight.payments_history as stg_iinsight__payments_history: every version the source
 -- loaded, one row per (payment_id, updated_at), with exactly these columns (pipelines.models.history_model).
+-- The API's rows carry no status: `payment_status` (ACTIVE | VOIDED) is the status the request that listed the
+-- payment asked for.
 --   vendor_amount: `amount` as the API shows it (v2 negative, v1 either sign);
 --   payment_amount: what the payment takes off its invoice, abs(amount) (CONTRACT.md "iinsight payments");
 --   payment_date: `transaction_date` (v1 day-first, v2 ISO), a calendar date;
