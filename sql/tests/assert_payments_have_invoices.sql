@@ -4,7 +4,11 @@
 -- checked by the next sync. A soft-deleted invoice is still loaded (kept, flagged), so its payments pass; a
 -- soft-deleted Aiwyn payment counts nowhere and is not checked (its invoice may have vanished with it before
 -- we loaded it), nor is a voided iinsight payment (API v1 does not list reversed invoices, which may hold
--- voided payments). Returns source_system, payment_id, invoice_id, message.
+-- voided payments), nor a payment of a quarantined invoice (in `<source>.quarantine`: by its key, or, for an
+-- iinsight invoice quarantined without an id, by the invoice number in the quarantined record's JSON), nor an
+-- iinsight payment loaded by a sync in which an invoice page could not be read (quarantined as its request,
+-- `GET ...`, in the same load): the invoices of that page are read again by the next sync.
+-- Returns source_system, payment_id, invoice_id, message.
 
 with
 
@@ -22,6 +26,36 @@ stg_iinsight__payments as (
 
 stg_iinsight__invoices as (
     select * from staging.stg_iinsight__invoices
+),
+
+aiwyn_quarantine as (
+    select
+        entity,
+        record_key
+    from aiwyn.quarantine
+),
+
+iinsight_quarantine as (
+    select
+        entity,
+        record_key,
+        payload,
+        _dlt_load_id
+    from iinsight.quarantine
+),
+
+iinsight_payment_loads as (
+    select
+        payment_id,
+        _dlt_load_id
+    from iinsight.payments
+),
+
+unreadable_invoice_page_loads as (
+    select distinct _dlt_load_id
+    from iinsight_quarantine
+    where entity = 'invoices'
+        and record_key like 'GET %'
 ),
 
 newest_aiwyn_invoice_change as (
@@ -47,6 +81,12 @@ aiwyn_orphans as (
         and not stg_aiwyn__payments.is_deleted
         and stg_aiwyn__invoices.invoice_id is null
         and stg_aiwyn__payments.updated_at <= newest_aiwyn_invoice_change.updated_at
+        and not exists (
+            select 1
+            from aiwyn_quarantine
+            where aiwyn_quarantine.entity = 'invoices'
+                and aiwyn_quarantine.record_key = cast(stg_aiwyn__payments.invoice_id as varchar)
+        )
 ),
 
 iinsight_orphans as (
@@ -58,10 +98,25 @@ iinsight_orphans as (
     cross join newest_iinsight_invoice_change
     left join stg_iinsight__invoices
         on stg_iinsight__payments.invoice_id = stg_iinsight__invoices.invoice_id
+    inner join iinsight_payment_loads
+        on stg_iinsight__payments.payment_id = iinsight_payment_loads.payment_id
+    left join unreadable_invoice_page_loads
+        on iinsight_payment_loads._dlt_load_id = unreadable_invoice_page_loads._dlt_load_id
     where stg_iinsight__payments.invoice_id is not null
+        and unreadable_invoice_page_loads._dlt_load_id is null
         and stg_iinsight__payments.is_active
         and stg_iinsight__invoices.invoice_id is null
         and stg_iinsight__payments.updated_at <= newest_iinsight_invoice_change.updated_at
+        and not exists (
+            select 1
+            from iinsight_quarantine
+            where iinsight_quarantine.entity = 'invoices'
+                and (
+                    iinsight_quarantine.record_key = stg_iinsight__payments.invoice_id
+                    or iinsight_quarantine.payload
+                    like ('%"invoice_number":"' || stg_iinsight__payments.invoice_number || '"%')
+                )
+        )
 ),
 
 final as (
