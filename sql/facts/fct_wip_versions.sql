@@ -104,48 +104,51 @@ iinsight_billings as (
     from int_iinsight__billings
 ),
 
-iinsight_versions as (
+-- version 1 unbilled (unless its invoice is unknown), until the invoice date; then billed
+iinsight_billing_versions as (
     select
-        'iinsight' as source_system,
-        billing_id as wip_id,
-        client_name,
-        job,
-        wip_type,
-        logged_date,
-        cast(wip_value as decimal(18, 2)) as wip_value,
-        cast(0 as decimal(18, 2)) as billed_amount,
-        cast(0 as decimal(18, 2)) as write_off_amount,
-        cast(wip_value as decimal(18, 2)) as outstanding_amount,
-        deleted_at,
+        billing_id,
+        false as is_billed,
         least(
             coalesce(inserted_at, cast(logged_date as timestamp) at time zone 'UTC'),
             billed_at - interval '1 second'
         ) as valid_from,
         billed_at as valid_to,
-        1 as version_number,
-        billed_at is null as is_current
+        1 as version_number
     from iinsight_billings
     where billed_on is null
         or billed_at is not null
     union all
     select
-        'iinsight' as source_system,
-        billing_id as wip_id,
-        client_name,
-        job,
-        wip_type,
-        logged_date,
-        cast(wip_value as decimal(18, 2)) as wip_value,
-        cast(wip_value as decimal(18, 2)) as billed_amount,
-        cast(0 as decimal(18, 2)) as write_off_amount,
-        cast(0 as decimal(18, 2)) as outstanding_amount,
-        deleted_at,
+        billing_id,
+        true as is_billed,
         coalesce(billed_at, cast('0001-01-01 00:00:00+00' as timestamp with time zone)) as valid_from,
         cast(null as timestamp with time zone) as valid_to,
-        case when billed_at is null then 1 else 2 end as version_number,
-        true as is_current
+        case when billed_at is null then 1 else 2 end as version_number
     from iinsight_billings
     where billed_on is not null
+),
+
+iinsight_versions as (
+    select
+        'iinsight' as source_system,
+        billings.billing_id as wip_id,
+        billings.client_name,
+        billings.job,
+        billings.wip_type,
+        billings.logged_date,
+        cast(billings.wip_value as decimal(18, 2)) as wip_value,
+        cast(case when versions.is_billed then billings.wip_value else 0 end as decimal(18, 2)) as billed_amount,
+        cast(0 as decimal(18, 2)) as write_off_amount,
+        cast(case when versions.is_billed then 0 else billings.wip_value end as decimal(18, 2)) as outstanding_amount,
+        billings.deleted_at,
+        versions.valid_from,
+        versions.valid_to,
+        versions.version_number,
+        versions.valid_to is null as is_current
+    from iinsight_billing_versions as versions
+    inner join iinsight_billings as billings
+        on versions.billing_id = billings.billing_id
 ),
 
 final as (
