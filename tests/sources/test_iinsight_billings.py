@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from source_checks import assert_table_matches, column_types, query, row_count, small_firm, sync_one
 
+from pipelines.verify import verify
 from simulators import Firm, SimSettings, SimulatorCluster
 from sources.iinsight import settings
 from tests.chaos.asgi import Intercept, params
@@ -131,3 +132,18 @@ def test_billings_unavailable_leave_the_rest_of_the_source_loading(simulators, w
     cluster.set_endpoint("iinsight.billings", "on")
     again = sync_one(warehouse, "iinsight")["billings"]
     assert (again.rows, again.unavailable) == (300, None)  # no state was saved: a first read
+
+
+def test_verify_compares_payments_and_billings_with_the_api(simulators, warehouse):
+    cluster = simulators(size=small_firm(**SIZE))
+    sync_one(warehouse, "iinsight")
+    cluster.firm.activity(fraction=0.05)  # billings deleted and invoiced, payments voided
+    sync_one(warehouse, "iinsight", models=True)
+
+    checks = verify(warehouse, ["iinsight"])
+    assert {(c.entity, c.metric) for c in checks} >= {
+        (e, m) for e in ("payments", "billings") for m in ("rows", "money sum", "newest change")
+    }
+    assert [c for c in checks if not c.ok] == []
+    cluster.set_endpoint("iinsight.billings", "forbidden")  # an unavailable optional entity is not compared
+    assert {c.entity for c in verify(warehouse, ["iinsight"])} == {"invoices", "payments"}
