@@ -61,6 +61,19 @@ def test_the_first_sync_reads_every_billing_then_the_unbilled_set(simulators, wa
     )
 
 
+@pytest.mark.parametrize(
+    ("billings", "requests"), [(0, 1 + 1), (50, 2 + 1), (51, 2 + 1)], ids=["none", "page", "page+1"]
+)
+def test_first_sync_paging_edges(simulators, warehouse, billings, requests):
+    # every billing (a full page is followed by another), then the unbilled set (none: one empty page)
+    cluster = simulators(size=small_firm(iinsight_invoices=60, iinsight_billings=billings, iinsight_unbilled_share=0))
+    stats = sync_one(warehouse, "iinsight", billings_page_size=PAGE, max_in_flight=1)["billings"]
+
+    assert (stats.rows, stats.requests, stats.retries, stats.quarantined) == (billings, requests, 0, 0)
+    if billings:
+        assert assert_billings_match_truth(warehouse, cluster.firm) == billings
+
+
 def test_an_incremental_sync_reads_the_unbilled_set_new_billings_and_what_left(simulators, warehouse):
     cluster = simulators(size=small_firm(**SIZE))
     firm = cluster.firm
