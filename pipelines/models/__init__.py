@@ -67,6 +67,12 @@ keep no history); as of date D a record is deleted when ``deleted_at`` < D + 1 d
 end of D: a deleted invoice does not count toward AR, a deleted payment pays nothing, a deleted piece of WIP
 is not outstanding.
 
+Optional entities: ``<source>.entity_status`` (``entity, available, reason, checked_at``) says whether each optional
+entity could be read in the latest sync (:func:`sources._vendor.guarded`); the models fall back on it (iinsight:
+the open amount is ``total_amount_payable``, ``open_amount_basis`` ``vendor_payable``, without payments; no
+iinsight WIP without billings). ``<source>.quarantine`` (created empty too) lets the data tests tell a record
+that could not be loaded from one that is missing.
+
 Money is ``DECIMAL(18,2)``; every date is a UTC calendar date.
 """
 
