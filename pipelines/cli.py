@@ -154,6 +154,11 @@ def run_sync(warehouse: Warehouse, sources: list[str] | None, reconcile: bool = 
                 highlight=False,
             )
 
+    def exceptions(count: int) -> None:
+        if count:
+            what = "invoice whose vendor figures disagree" if count == 1 else "invoices whose vendor figures disagree"
+            console.print(f"  [yellow]exceptions: {count:,} {what}[/]: `arwip report exceptions`", highlight=False)
+
     return run_sync_pipeline(
         warehouse,
         sources,
@@ -162,6 +167,7 @@ def run_sync(warehouse: Warehouse, sources: list[str] | None, reconcile: bool = 
         on_publish=published,
         reconcile=reconcile,
         on_reconcile=reconciled,
+        on_exceptions=exceptions,
     )
 
 
@@ -277,7 +283,9 @@ def _config_note(con: Connection, config: Any) -> None:
 def report(
     name: Annotated[
         ReportName,
-        typer.Argument(help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue."),
+        typer.Argument(
+            help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, exceptions."
+        ),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
     by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,

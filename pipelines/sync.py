@@ -22,7 +22,7 @@ from typing import Any
 import dlt
 
 from pipelines.datatests import check_data_tests
-from pipelines.models import build_models
+from pipelines.models import build_models, exception_count
 from pipelines.publish import PublishResult
 from pipelines.reconcile import Reconciled, reconcile_source
 from pipelines.warehouse import DEFAULT_DB, Warehouse, as_warehouse
@@ -132,6 +132,7 @@ def sync(
     on_publish: Callable[[PublishResult], None] | None = None,
     reconcile: bool = False,
     on_reconcile: Callable[[list[Any]], None] | None = None,
+    on_exceptions: Callable[[int], None] | None = None,
 ) -> list[SourceRun]:
     """Sync ``sources`` (default: every registered vendor) into ``warehouse`` (a
     :class:`~pipelines.warehouse.Warehouse`, or the path of a DuckDB file) under its writer lock, build the
@@ -145,7 +146,8 @@ def sync(
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
     other sources still sync); a vendor that hides deletes (iinsight API v1) is always reconciled.
-    ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list.
+    ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list; ``on_exceptions`` the
+    number of invoices whose vendor figures disagree (``reports.rpt_exceptions``; never a failure).
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -186,6 +188,8 @@ def sync(
         if runs:
             with warehouse.connect(read_only=False) as con:  # DataTestsFailed: readers keep the previous models
                 build_models(con, check=lambda schemas: check_data_tests(con, schemas=schemas))
+                if on_exceptions:
+                    on_exceptions(exception_count(con))
             if publish and not failures:
                 published = warehouse.publish()
                 if on_publish and published is not None:
