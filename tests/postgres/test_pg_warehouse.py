@@ -246,3 +246,31 @@ def test_the_demo_recreates_only_its_own_database(pg, postgres_dsn, tmp_path):
         build_models(con, ReportConfig())
     pg.recreate()  # the demo's own: emptied again
     assert schemas(postgres_dsn) == ["arwip_demo", "public"]
+
+
+def test_a_reader_holding_the_models_delays_nothing_for_long(pg, postgres_dsn, monkeypatch, caplog):
+    """A BI transaction that read the live models and stays open: the swap gives up locking them after its tries
+    and swaps by the renames alone (the reader is not blocked); the old schemas it holds survive until the next
+    build drops them."""
+    from pipelines.warehouse import swap
+
+    monkeypatch.setattr(swap, "LOCK_TRIES", 2)
+    monkeypatch.setattr(swap, "DROP_TRIES", 1)
+    with pg.connect(read_only=False) as con:
+        build_models(con, ReportConfig())
+    reader = psycopg2.connect(postgres_dsn)
+    try:
+        with reader.cursor() as cur:  # a transaction that read a live table and stays open
+            cur.execute("select count(*) from reports.aging_buckets")
+            with pg.connect(read_only=False) as con:
+                build_models(con, ReportConfig((30, 60)))
+                assert con.fetch("select count(*) from reports.aging_buckets") == [(4,)]  # the new models
+            cur.execute("select count(*) from reports.aging_buckets")  # its next statement reads the new build
+            assert cur.fetchone() == (4,)
+        assert "swapped in by the renames alone" in caplog.text
+        assert [s for s in schemas(postgres_dsn) if "__old_" in s] != []  # the reader kept the backup busy
+    finally:
+        reader.close()
+    with pg.connect(read_only=False) as con:
+        build_models(con, ReportConfig())
+    assert not [s for s in schemas(postgres_dsn) if "__" in s]  # the next build dropped it
