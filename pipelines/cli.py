@@ -20,6 +20,7 @@ from pipelines.errors import EXIT_FAILED, explain
 from pipelines.models import REPORTS
 from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
+from pipelines.push.cli import push_app
 from pipelines.sync import SourceRun
 from pipelines.sync import sync as run_sync_pipeline
 from pipelines.warehouse import DEFAULT_DB
@@ -356,6 +357,8 @@ def demo(
     except Exception as exc:
         _fail(exc)
 
+
+app.add_typer(push_app, name="push")
 
 if __name__ == "__main__":
     app()

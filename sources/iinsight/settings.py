@@ -23,6 +23,7 @@ REFRESH_PATH = "/auth/refresh"
 INVOICES_PATH = {1: "/api1/invoices", 2: "/api2/invoices"}
 BILLED_TO_PATH = "/api1/invoices/billed_to"  # seed 004 §2 (page, limit 1..1000, fields required)
 TRANSFER_PATH = "/api1/invoices/transfer"  # seed 004 §3 (PUT, form employer_id + invoice_ids)
+TRANSFER_BATCH = 100  # invoice ids per transfer request (the seed names no limit; arwip's own)
 BILLED_TO_PAGE_SIZE = 1000
 STATUSES = {1: ("active", "voided"), 2: ("active", "voided", "reversed")}
 PAGE_SIZE = 100  # fixed by the API; a shorter page is the last

@@ -21,6 +21,7 @@ from sources._incremental import every_page, parse_start_date
 from sources._vendor import ApiTotals, Config, Entity, Vendor
 from sources.iinsight import iinsight, settings
 from sources.iinsight.client import iinsight_client, invoice_pages
+from sources.iinsight.push import TARGET as PUSH_TARGET
 
 
 class Iinsight(Vendor):
@@ -30,6 +31,7 @@ class Iinsight(Vendor):
     config_keys = settings.SETTINGS
     entities = (settings.INVOICE_ENTITY,)
     tables = settings.invoice_specs(1)  # the same columns and types on API version 2
+    push_targets = (PUSH_TARGET,)
 
     def client(self, config: Config) -> ApiClient:
         return iinsight_client(
