@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from pipelines.push import ledger as ledgers
-from pipelines.push.inputs import Rows, open_input
+from pipelines.push.inputs import Input, open_input
 from pipelines.push.ledger import Entry, KeyState, Ledger
 from pipelines.push.plan import SEND, Plan, Planned, Planner
 from pipelines.push.sender import Progress, Sender, Sent
@@ -116,6 +116,7 @@ class _Run:
         self.retry_failed, self.delete_missing, self.keep = retry_failed, delete_missing, keep
         self.result = PushResult(target.name, target.object(args), apply)
         self.ledger = Ledger(con, new_push_id(), target.name, self.result.object) if apply else None
+        self.duplicates: set[str] = set()
 
     async def go(self, client: ApiClient, source: Any, on_plan: Callable[[PushResult], None] | None,
                  on_progress: Progress | None) -> PushResult:
@@ -126,13 +127,15 @@ class _Run:
                 await self._settle(client, state)
             else:
                 self.result.in_doubt = sum(s.status == "pending" for s in state.values())
-            schema, rows = open_input(self.con, source)
-            prepared = await self.target.prepare(client, self.args, schema)
-            planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed)
-            plan = self.result.plan
-            plan.notes.extend(prepared.notes)
-            async for batch in self._classified(client, planner, rows):
-                plan.add(batch, self.keep)
+            with open_input(self.con, source) as rows:
+                prepared = await self.target.prepare(client, self.args, rows.schema)
+                planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed)
+                plan = self.result.plan
+                plan.notes.extend(prepared.notes)
+                async for batch in self._classified(client, planner, rows):
+                    plan.add(batch, self.keep)
+            planner.recount(plan)
+            self.duplicates = planner.duplicates
             plan.deletes = planner.deletes() if self.delete_missing else []
             if on_plan is not None:
                 on_plan(self.result)
@@ -167,7 +170,7 @@ class _Run:
         self.ledger.record(entries)
         self.result.settled = {"applied": len(held & set(doubt)), "interrupted": len(set(doubt) - held)}
 
-    async def _classified(self, client: ApiClient, planner: Planner, rows: Rows) -> AsyncIterator[list[Planned]]:
+    async def _classified(self, client: ApiClient, planner: Planner, rows: Input) -> AsyncIterator[list[Planned]]:
         """The input's rows classified, batch by batch; a target that is not idempotent is asked which of the rows
         to send already hold (those are unchanged)."""
         for batch in rows:
@@ -190,18 +193,18 @@ class _Run:
         sender = Sender(self.target, client, self.args, ledger, window=client.settings.max_in_flight,
                         keep=self.keep, on_progress=on_progress)
         try:
-            planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed)
-            _, rows = open_input(self.con, source)
-            async for batch in self._classified(client, planner, rows):
-                if sender.error is not None:
-                    break
-                ledger.record([Entry(p.key, "none", p.action, p.sha, error_field=p.field, message=p.message)
-                               for p in batch if p.action in ("invalid", "unchanged")])
-                for p in batch:
-                    if p.action in SEND:
-                        await sender.add(p)
+            planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed, duplicates=self.duplicates)
+            with open_input(self.con, source) as rows:
+                async for batch in self._classified(client, planner, rows):
                     if sender.error is not None:
                         break
+                    ledger.record([Entry(p.key, "none", p.action, p.sha, error_field=p.field, message=p.message)
+                                   for p in batch if p.action in ("invalid", "unchanged")])
+                    for p in batch:
+                        if p.action in SEND:
+                            await sender.add(p)
+                        if sender.error is not None:
+                            break
             for key in planner.deletes() if self.delete_missing else ():
                 s = state[key]
                 await sender.add(Planned(key, "delete", attempt=s.attempt + 1 if s.status in ledgers.OPEN else 1))

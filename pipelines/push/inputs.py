@@ -36,9 +36,33 @@ def query_text(path: Path) -> str:
     return text.strip().rstrip(";")
 
 
-def open_input(con: duckdb.DuckDBPyConnection, source: PushInput) -> tuple[pa.Schema, Rows]:
-    """The columns of ``source`` and an iterator of its rows in batches (dicts: column → Python value; decimals as
-    ``Decimal``, dates as ``date``). Each call reads the source anew.
+class Input:
+    """The rows of one reading of a push's input: ``schema`` (its columns) and, iterated, batches of rows (dicts:
+    column → Python value; decimals as ``Decimal``, dates as ``date``). A context manager: leaving it ends the
+    reading (a query's cursor is closed)."""
+
+    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch] | list[pa.RecordBatch],
+                 cursor: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.schema, self._batches, self._cursor = schema, batches, cursor
+
+    def __iter__(self) -> Rows:
+        for batch in self._batches:
+            yield batch.to_pylist()
+
+    def __enter__(self) -> Input:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if isinstance(self._batches, pa.RecordBatchReader):
+            self._batches.close()  # a reader left open keeps DuckDB's database from being opened again
+        self._batches = []
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+
+def open_input(con: duckdb.DuckDBPyConnection, source: PushInput) -> Input:
+    """A new reading of ``source`` (see :class:`Input`); use it as a context manager.
 
     Raises:
         PushUsageError: a file that is missing or not one query, a CSV file without a header.
@@ -47,7 +71,7 @@ def open_input(con: duckdb.DuckDBPyConnection, source: PushInput) -> tuple[pa.Sc
     """
     if source.rows is not None:
         table = pa.Table.from_pylist(list(source.rows))
-        return table.schema, iter([table.to_pylist()])
+        return Input(table.schema, table.to_batches())
     if source.csv is not None:
         return _csv(source.csv)
     if source.sql is not None:
@@ -61,30 +85,21 @@ def open_input(con: duckdb.DuckDBPyConnection, source: PushInput) -> tuple[pa.Sc
         raise ModelsNotBuilt(f"the warehouse has no report models ({exc}): run `arwip sync` first") from None
 
 
-def _query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[pa.Schema, Rows]:
+def _query(con: duckdb.DuckDBPyConnection, sql: str) -> Input:
     cursor = con.cursor()  # its own connection: the ledger writes on `con` while this one streams
-    reader = cursor.sql(sql).to_arrow_reader(BATCH_ROWS)
-
-    def rows() -> Rows:
-        try:
-            for batch in reader:
-                yield batch.to_pylist()
-        finally:
-            cursor.close()
-
-    return reader.schema, rows()
+    try:
+        reader = cursor.sql(sql).to_arrow_reader(BATCH_ROWS)
+    except BaseException:
+        cursor.close()
+        raise
+    return Input(reader.schema, reader, cursor)
 
 
-def _csv(path: Path) -> tuple[pa.Schema, Rows]:
+def _csv(path: Path) -> Input:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle), None)
     if not header or any(not name.strip() for name in header):
         raise PushUsageError(f"{path}: the first line must name every column")
     convert = pa_csv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=False)
     reader = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(encoding="utf-8"), convert_options=convert)
-
-    def rows() -> Rows:
-        for batch in reader:
-            yield batch.to_pylist()
-
-    return reader.schema, rows()
+    return Input(reader.schema, reader)

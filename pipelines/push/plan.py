@@ -71,10 +71,15 @@ class Planner:
     """Classifies the rows of one push (see the module docstring). ``state``: the ledger's keys of the target
     and object (ignored when the destination is ``fresh``); ``key``: the key column."""
 
-    def __init__(self, state: Mapping[str, KeyState], prepared: Prepared, key: str, *, retry_failed: bool) -> None:
+    def __init__(self, state: Mapping[str, KeyState], prepared: Prepared, key: str, *, retry_failed: bool,
+                 duplicates: Iterable[str] = ()) -> None:
         self.state = {} if prepared.fresh else state
         self.prepared, self.key, self.retry_failed = prepared, key, retry_failed
-        self.seen: set[str] = set()
+        self.seen: dict[str, str] = {}
+        """Key → the action of its first row."""
+        self.duplicates = set(duplicates)
+        """Keys on more than one row: every row of such a key is invalid (which one to send is unclear). A first
+        pass finds them as it goes (:meth:`recount` corrects its plan); the second is given them."""
 
     def check(self, row: Mapping[str, Any], ask_vendor: bool = False) -> Planned:
         """Classify one row by the ledger; with ``ask_vendor`` the ledger never calls it unchanged: the vendor
@@ -83,13 +88,19 @@ class Planner:
         key = "" if raw is None else str(raw).strip()
         before = self.state.get(key)
         if self.retry_failed and (before is None or before.status not in OPEN):
-            self.seen.add(key)
+            self.seen.setdefault(key, "skipped")
             return Planned(key, "skipped")
         if not key:
             return Planned(key, "invalid", field=self.key, message=f"the key column {self.key} is empty")
-        if key in self.seen:
-            return Planned(key, "invalid", field=self.key, message=f"key {key} is on an earlier row already")
-        self.seen.add(key)
+        if key in self.seen or key in self.duplicates:
+            self.duplicates.add(key)
+            self.seen.setdefault(key, "invalid")
+            return Planned(key, "invalid", field=self.key, message=f"key {key} is on more than one row")
+        planned = self._check(key, row, before, ask_vendor)
+        self.seen[key] = planned.action
+        return planned
+
+    def _check(self, key: str, row: Mapping[str, Any], before: KeyState | None, ask_vendor: bool) -> Planned:
         try:
             payload = self.prepared.payload(row)
         except Invalid as exc:
@@ -100,6 +111,14 @@ class Planner:
             return Planned(key, "unchanged", payload, sha)
         attempt = before.attempt + 1 if before is not None and before.status in OPEN else 1
         return Planned(key, "update" if before is not None and before.live else "create", payload, sha, attempt)
+
+    def recount(self, plan: Plan) -> None:
+        """Correct a first pass's ``plan`` for the duplicated keys found after their first row was counted."""
+        for key in sorted(self.duplicates):
+            first = self.seen[key]
+            if first not in ("invalid", "skipped"):
+                plan.counts[first] -= 1
+                plan.counts["invalid"] += 1
 
     def held(self, row: Planned) -> Planned:
         """``row`` as ``unchanged``: the vendor shows its change already holds."""
