@@ -125,6 +125,8 @@ class PushTarget(ABC):
     """Rows per request (the API's limit)."""
     idempotent: ClassVar[bool] = True
     """Sending a row again changes nothing more (the vendor matches its key): in-doubt rows are simply resent."""
+    creates: ClassVar[bool] = True
+    """A row may create something at the vendor; False: every row changes what exists (an ``update``)."""
     deletes: ClassVar[bool] = False
     """It can delete what arwip pushed before and the input no longer has (``--delete-missing``)."""
 

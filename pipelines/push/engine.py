@@ -129,7 +129,8 @@ class _Run:
                 self.result.in_doubt = sum(s.status == "pending" for s in state.values())
             with open_input(self.con, source) as rows:
                 prepared = await self.target.prepare(client, self.args, rows.schema)
-                planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed)
+                planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed,
+                                  creates=self.target.creates)
                 plan = self.result.plan
                 plan.notes.extend(prepared.notes)
                 async for batch in self._classified(client, planner, rows):
@@ -193,7 +194,8 @@ class _Run:
         sender = Sender(self.target, client, self.args, ledger, window=client.settings.max_in_flight,
                         keep=self.keep, on_progress=on_progress)
         try:
-            planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed, duplicates=self.duplicates)
+            planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed, creates=self.target.creates,
+                              duplicates=self.duplicates)
             with open_input(self.con, source) as rows:
                 async for batch in self._classified(client, planner, rows):
                     if sender.error is not None:

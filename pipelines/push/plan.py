@@ -5,7 +5,7 @@ A row is ``invalid`` (no key, a key seen on an earlier row, or the target's chec
 (its payload hash equals the one last applied, or the vendor shows the change already holds), a ``create`` (the
 key is not live at the vendor as far as the ledger knows) or an ``update``. With ``--retry-failed`` only keys
 whose newest entry is open (failed, invalid, interrupted, pending) are considered; the others are ``skipped``.
-With ``--delete-missing``, keys live in the ledger that the input no longer has are ``delete``\\ s.
+With ``--delete-missing``, keys live in the ledger that the input no longer has are deletes.
 """
 
 from __future__ import annotations
@@ -69,12 +69,14 @@ class Plan:
 
 class Planner:
     """Classifies the rows of one push (see the module docstring). ``state``: the ledger's keys of the target
-    and object (ignored when the destination is ``fresh``); ``key``: the key column."""
+    and object (ignored when the destination is ``fresh``); ``key``: the key column; ``creates``: False when
+    every row changes something that exists (all are updates)."""
 
     def __init__(self, state: Mapping[str, KeyState], prepared: Prepared, key: str, *, retry_failed: bool,
-                 duplicates: Iterable[str] = ()) -> None:
+                 creates: bool = True, duplicates: Iterable[str] = ()) -> None:
         self.state = {} if prepared.fresh else state
         self.prepared, self.key, self.retry_failed = prepared, key, retry_failed
+        self.creates = creates
         self.seen: dict[str, str] = {}
         """Key → the action of its first row."""
         self.duplicates = set(duplicates)
@@ -110,7 +112,8 @@ class Planner:
                 and before.status not in IN_DOUBT):
             return Planned(key, "unchanged", payload, sha)
         attempt = before.attempt + 1 if before is not None and before.status in OPEN else 1
-        return Planned(key, "update" if before is not None and before.live else "create", payload, sha, attempt)
+        update = not self.creates or (before is not None and before.live)
+        return Planned(key, "update" if update else "create", payload, sha, attempt)
 
     def recount(self, plan: Plan) -> None:
         """Correct a first pass's ``plan`` for the duplicated keys found after their first row was counted."""

@@ -48,6 +48,7 @@ class IinsightTransfer(PushTarget):
     )
     batch_size = settings.TRANSFER_BATCH
     idempotent = False
+    creates = False  # a move changes an invoice's employer
 
     def input(self, args: Args) -> PushInput:
         employer = str(args.get("employer") or "")
