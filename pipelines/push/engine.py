@@ -191,7 +191,7 @@ class _Run:
         if prepared.setup is not None:
             await prepared.setup(client)
         ledger.start()
-        sender = Sender(self.target, client, self.args, ledger, window=client.settings.max_in_flight,
+        sender = Sender(self.target, client, self.args, ledger, window=2 * client.settings.max_in_flight,
                         keep=self.keep, on_progress=on_progress)
         try:
             planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed, creates=self.target.creates,
@@ -200,8 +200,9 @@ class _Run:
                 async for batch in self._classified(client, planner, rows):
                     if sender.error is not None:
                         break
-                    ledger.record([Entry(p.key, "none", p.action, p.sha, error_field=p.field, message=p.message)
-                                   for p in batch if p.action in ("invalid", "unchanged")])
+                    kept = [p for p in batch if p.action in ("invalid", "unchanged")]
+                    await ledger.append([Entry(p.key, "none", p.action, p.sha, error_field=p.field, message=p.message)
+                                         for p in kept])
                     for p in batch:
                         if p.action in SEND:
                             await sender.add(p)

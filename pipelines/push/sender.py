@@ -1,8 +1,10 @@
 """The apply loop of a push: batches of rows sent concurrently within the vendor's budget, each batch's intent
 in the ledger before its request leaves and its outcome after.
 
-:class:`Sender` takes planned rows (or keys to delete) one at a time, cuts batches of the target's size and sends
-up to ``window`` at once (the client's own slots and rate limit still apply). A refused row is an outcome; a
+:class:`Sender` takes planned rows (or keys to delete) one at a time, cuts batches of the target's size and keeps
+up to ``window`` of them under way (the client's own slots and rate limit bound what is in flight: a window of
+twice that has the next batches' intents committed by the time a request slot frees). Ledger entries are
+written off the event loop, concurrent batches sharing commits (:meth:`Ledger.append`). A refused row is an outcome; a
 refused request fails its rows with the HTTP status and the vendor's message; a request whose fate is unknown
 (retries exhausted, an answer that is not JSON) fails its rows when the target is idempotent (a resend is
 harmless) and otherwise asks the vendor which of them hold. Credentials refused, an endpoint missing, or a fate
@@ -76,7 +78,6 @@ class Sender:
         if self.error is not None:
             self._slots.release()
             return
-        self.ledger.record([Entry(r.key, r.action, "pending", r.sha, attempt=r.attempt) for r in batch])
         task = asyncio.create_task(self._send(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -91,9 +92,10 @@ class Sender:
 
     async def _send(self, batch: list[Planned]) -> None:
         try:
+            await self.ledger.append([Entry(r.key, r.action, "pending", r.sha, attempt=r.attempt) for r in batch])
             outcomes = await self._outcomes(batch)
             if outcomes is not None:
-                self._record(batch, outcomes)
+                await self._record(batch, outcomes)
         except BaseException as exc:  # recorded as the push's error; the rows stay pending (in doubt)
             self.error = self.error or exc
         finally:
@@ -106,7 +108,7 @@ class Sender:
                 return await self.target.delete(self.client, self.args, keys)
             return await self.target.send(self.client, self.args, [(r.key, r.payload or {}) for r in batch])
         except (ConfigError, EndpointUnavailable) as exc:  # refused before anything was done: stop the push
-            self._record(batch, [Outcome(k, False, None, _code(exc), None, vendor_message(exc)) for k in keys])
+            await self._record(batch, [Outcome(k, False, None, _code(exc), None, vendor_message(exc)) for k in keys])
             self.error = self.error or exc
             return None
         except SourceError as exc:
@@ -126,7 +128,7 @@ class Sender:
         return [Outcome(k, True, None, message="the vendor shows the change holds") if k in held
                 else Outcome(k, False, None, "REQUEST_FAILED", None, message) for k in keys]
 
-    def _record(self, batch: Sequence[Planned], outcomes: Sequence[Outcome]) -> None:
+    async def _record(self, batch: Sequence[Planned], outcomes: Sequence[Outcome]) -> None:
         if [o.key for o in outcomes] != [r.key for r in batch]:
             raise SourceError(f"{self.target.name}: the outcomes do not match the {len(batch)} rows sent")
         entries = []
@@ -137,7 +139,7 @@ class Sender:
             self.sent.counts[status] += 1
             if not o.ok and len(self.sent.failures) < self.keep:
                 self.sent.failures.append((row.key, o.code, o.field, o.message))
-        self.ledger.record(entries)
+        await self.ledger.append(entries)
         self.sent.batches += 1
         if self.on_progress is not None:
             self.on_progress(self.sent)

@@ -121,8 +121,8 @@ def test_each_transfer_once_after_kill_9(cluster: Callable[..., SimulatorCluster
     employer = str(invoices[0]["company_id"])
     moving = sorted(r["invoice_id"] for r in invoices if str(r["company_id"]) != employer)
     sql = write_sql(tmp_path / "ids.sql", f"select unnest({moving}) as invoice_id")
-    killed, again = push_twice(sims, tmp_path / "w.duckdb", cue, "iinsight-transfer", "--employer", employer,
-                               "--sql", str(sql))
+    _, again = push_twice(sims, tmp_path / "w.duckdb", cue, "iinsight-transfer", "--employer", employer,
+                          "--sql", str(sql))
     log = transfers_truth(sims.firm).to_pylist()
     assert sorted(r["invoice_id"] for r in log) == moving  # each invoice moved exactly once
     assert {str(r["to_company_id"]) for r in log} == {employer}
