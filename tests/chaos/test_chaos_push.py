@@ -130,3 +130,61 @@ def test_each_transfer_once_after_kill_9(cluster: Callable[..., SimulatorCluster
     assert set(settled(tmp_path / "w.duckdb")) <= {"applied", "unchanged"}
     if when == "after":  # the move held: the rerun settles it from billed_to and sends nothing
         assert f"{len(moving)} hold at the vendor" in again.stdout, again.stdout
+
+
+def failing(method: str, path: str) -> Callable[[dict[str, Any]], tuple[int, bytes] | None]:
+    """A ``before`` hook answering every ``method path`` with a 503 (retried, then given up)."""
+    return lambda scope: (503, b'{"error": "down"}') if (scope["method"], scope["path"]) == (method, path) else None
+
+
+FAST = {"max_attempts": 2, "backoff_max_s": 0.05}
+
+
+def test_a_request_that_keeps_failing_fails_its_rows_and_a_rerun_sends_them(
+        cluster: Callable[..., SimulatorCluster], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.push import push
+
+    down = {"on": True}
+    hook = failing("POST", "/rest/api/standard/v1/NRB")
+    sims = cluster(Firm(seed=3, size="tiny", now=NOW), before={"aimsio": lambda s: hook(s) if down["on"] else None})
+    for key, value in sims.credentials.items():
+        monkeypatch.setenv(key, value)
+    db, csv = tmp_path / "w.duckdb", write_csv(tmp_path / "nrbs.csv", [nrb(i) for i in range(3)])
+    first = push("aimsio-nrbs", {"csv": csv}, db, apply=True, config=FAST)
+    assert first.sent.counts["failed"] == 3 and first.sent.failures[0][1] == "REQUEST_FAILED"  # resend is harmless
+    assert {e["status"] for e in newest(db).values()} == {"failed"}
+    down["on"] = False
+    again = push("aimsio-nrbs", {"csv": csv}, db, apply=True, config=FAST)
+    assert (again.plan.counts["create"], again.sent.counts["applied"]) == (3, 3)
+    assert {e["attempt"] for e in newest(db).values()} == {2}
+
+
+def test_a_transfer_whose_fate_is_unknown_is_looked_up_not_resent(cluster: Callable[..., SimulatorCluster],
+                                                                  tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.push import push
+
+    sims = cluster(Firm(seed=3, size="tiny", now=NOW), before={"iinsight": failing("PUT", "/api1/invoices/transfer")})
+    for key, value in sims.credentials.items():
+        monkeypatch.setenv(key, value)
+    invoices = sims.firm.truth().iinsight_invoices.to_pylist()
+    employer, invoice = str(invoices[0]["company_id"]), str(invoices[-1]["invoice_id"])
+    result = push("iinsight-transfer", {"employer": employer, "invoices": invoice}, tmp_path / "w.duckdb",
+                  apply=True, config=FAST)
+    assert [f[:2] for f in result.sent.failures] == [(invoice, "REQUEST_FAILED")]  # billed_to: not moved
+    assert transfers_truth(sims.firm).num_rows == 0
+    assert sims.stats["iinsight"]["by_path"]["GET /api1/invoices/billed_to"] == 3  # plan, apply, and the lookup
+
+
+def test_refused_credentials_and_a_held_warehouse(cluster: Callable[..., SimulatorCluster], tmp_path: Path) -> None:
+    from pipelines.warehouse import warehouse_lock
+
+    sims = cluster(Firm(seed=3, size="tiny", now=NOW))
+    db, csv = tmp_path / "w.duckdb", write_csv(tmp_path / "nrbs.csv", [nrb(1)])
+    env = sync_env(sims, SOURCES__AIMSIO__PASSWORD="wrong", **fast_retries(0.05))
+    refused = run_arwip(["push", "aimsio-nrbs", "--csv", str(csv), "--db", str(db), "--apply"], env)
+    assert refused.returncode == 2 and "check SOURCES__AIMSIO__USERNAME" in refused.error_message(), refused.describe()
+    assert newest(db)["ARWIP-0001"]["status"] == "failed"  # refused before anything was done
+    with warehouse_lock(db):
+        held = run_arwip(["push", "aimsio-nrbs", "--csv", str(csv), "--db", str(db), "--apply"], sync_env(sims))
+    assert held.returncode == 75, held.describe()
