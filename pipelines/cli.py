@@ -256,7 +256,8 @@ def _config_note(con: duckdb.DuckDBPyConnection, config: Any) -> None:
 def report(
     name: Annotated[
         ReportName,
-        typer.Argument(help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue."),
+        typer.Argument(help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, "
+                      "client_summary (AR, WIP and DSO per client)."),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
     by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,

@@ -213,6 +213,8 @@ class _Run:
                 await sender.add(Planned(key, "delete", attempt=s.attempt + 1 if s.status in ledgers.OPEN else 1))
             await sender.close()
         except BaseException as exc:
+            sender.error = sender.error or exc
+            await sender.wait()  # the ledger's connection is free again before the run is closed
             ledger.finish("failed", f"{type(exc).__name__}: {str(exc)[:300]}")
             raise
         finally:

@@ -85,10 +85,14 @@ class Sender:
     async def close(self) -> None:
         """Send what is queued and wait for every batch; raises the error that stopped the push, if any."""
         await self.flush()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        await self.wait()
         if self.error is not None:
             raise self.error
+
+    async def wait(self) -> None:
+        """Wait for the batches under way (their outcomes recorded), sending nothing more."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _send(self, batch: list[Planned]) -> None:
         try:
