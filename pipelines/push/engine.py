@@ -40,7 +40,7 @@ from pipelines.push.sender import Progress, Sender, Sent
 from pipelines.warehouse import warehouse_lock
 from sources import registry
 from sources._http import ApiClient
-from sources._push import Args, Prepared, PushTarget, PushUsageError
+from sources._push import Args, Prepared, PushInput, PushTarget, PushUsageError
 
 
 @dataclass
@@ -118,7 +118,7 @@ class _Run:
         self.ledger = Ledger(con, new_push_id(), target.name, self.result.object) if apply else None
         self.duplicates: set[str] = set()
 
-    async def go(self, client: ApiClient, source: Any, on_plan: Callable[[PushResult], None] | None,
+    async def go(self, client: ApiClient, source: PushInput, on_plan: Callable[[PushResult], None] | None,
                  on_progress: Progress | None) -> PushResult:
         started = asyncio.get_running_loop().time()
         try:
@@ -182,7 +182,7 @@ class _Run:
                 planned = [planner.held(p) if p.action in SEND and p.key in (held or ()) else p for p in planned]
             yield planned
 
-    async def _apply(self, client: ApiClient, source: Any, state: dict[str, KeyState], prepared: Prepared,
+    async def _apply(self, client: ApiClient, source: PushInput, state: dict[str, KeyState], prepared: Prepared,
                      on_progress: Progress | None) -> None:
         """Step 3: set up, send every row to create or update, then the deletes; record the rest."""
         assert self.ledger is not None
