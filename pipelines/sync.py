@@ -22,7 +22,7 @@ import dlt
 import duckdb
 
 from pipelines.datatests import check_data_tests
-from pipelines.models import build_models
+from pipelines.models import build_models, exception_count
 from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
 from pipelines.reconcile import Reconciled, reconcile_source
 from pipelines.warehouse import DEFAULT_DB, make_pipeline, warehouse_lock
@@ -130,6 +130,7 @@ def sync(
     on_publish: Callable[[PublishResult], None] | None = None,
     reconcile: bool = False,
     on_reconcile: Callable[[list[Any]], None] | None = None,
+    on_exceptions: Callable[[int], None] | None = None,
 ) -> list[SourceRun]:
     """Sync ``sources`` (default: every registered vendor) into ``db_path`` under the warehouse lock, build the models,
     and (``publish``) replace the read-only BI snapshot (see :func:`pipelines.publish.publish_snapshot`).
@@ -140,7 +141,8 @@ def sync(
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
     other sources still sync); a vendor that hides deletes (iinsight API v1) is always reconciled.
-    ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list.
+    ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list; ``on_exceptions`` the
+    number of invoices whose vendor figures disagree (``reports.rpt_exceptions``; never a failure).
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -181,6 +183,8 @@ def sync(
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)
                 check_data_tests(con)  # raises DataTestsFailed: nothing is published from a broken warehouse
+                if on_exceptions:
+                    on_exceptions(exception_count(con))
             if publish and not failures:
                 published = publish_snapshot(db_path, *bi_settings(db_path))
                 if on_publish:
