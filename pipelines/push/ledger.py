@@ -7,7 +7,7 @@ applied). A push killed between the two leaves ``pending`` entries: the next pus
 settles them first (``applied`` when the vendor shows the change holds, else ``interrupted``, and sent again).
 The state of a key is its newest entry; what is live at the vendor is its newest ``applied`` entry.
 
-``push.ledger`` columns: ``seq`` (order of writing), ``push_id``, ``target`` (``aiwyn-records``), ``object``
+``push.ledger`` columns: ``seq`` (order of writing), ``push_id``, ``target`` (the push target's name), ``object``
 (record type, employer id or ``''``), ``key``, ``payload_sha256`` (hex, of the canonical JSON payload; null for a
 delete), ``operation`` (``create | update | delete | none``), ``status`` (:data:`STATUSES`), ``error_code``,
 ``error_field``, ``message``, ``attempt`` (how many times this change of the key has been sent, this one
