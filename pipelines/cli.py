@@ -19,9 +19,10 @@ from pipelines.errors import EXIT_FAILED, explain
 from pipelines.models import REPORTS
 from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
+from pipelines.push.cli import push_app
 from pipelines.sync import SourceRun
 from pipelines.sync import sync as run_sync_pipeline
-from pipelines.warehouse import DEFAULT_DB, WAREHOUSES, Connection, Warehouse, open_warehouse
+from pipelines.warehouse import DEFAULT_DB, DESTINATION_HELP, Connection, Destination, Warehouse, open_warehouse
 from sources import registry
 from sources._http import ConfigError
 
@@ -35,15 +36,7 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 
 SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]
-Destination = StrEnum("Destination", [(name, name) for name in WAREHOUSES])  # type: ignore[misc]
-DestinationOption = Annotated[
-    Destination | None,
-    typer.Option(
-        "--destination",
-        help="Warehouse for this run: duckdb (the --db file) or postgres (DESTINATION__POSTGRES__CREDENTIALS); "
-        "default [warehouse] destination, else duckdb.",
-    ),
-]
+DestinationOption = Annotated[Destination | None, typer.Option("--destination", help=DESTINATION_HELP)]
 
 
 def _sources(values: list[str] | None) -> list[str] | None:
@@ -284,7 +277,8 @@ def report(
     name: Annotated[
         ReportName,
         typer.Argument(
-            help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, exceptions."
+            help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, exceptions, "
+            "client_summary (AR, WIP and DSO per client)."
         ),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
@@ -392,6 +386,8 @@ def demo(
     except Exception as exc:
         _fail(exc)
 
+
+app.add_typer(push_app, name="push")
 
 if __name__ == "__main__":
     app()

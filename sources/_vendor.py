@@ -5,8 +5,8 @@ without knowing any of them.
 A :class:`Vendor` says which configuration keys it reads, builds its API client and its dlt source from
 them, lists its entities (core or optional, with the endpoint and warehouse columns of each), the raw tables
 its models read, how to probe an entity (``arwip check``), what totals its API gives (``arwip verify``),
-how to list every id of an entity that the vendor hard-deletes (``arwip sync --reconcile``) and whether it
-hides deletes so that every sync must reconcile.
+how to list every id of an entity that the vendor hard-deletes (``arwip sync --reconcile``), whether it
+hides deletes so that every sync must reconcile, and where ``arwip push`` writes (its push targets).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dlt.sources import DltSource
 from sources._arrow import Bool, Field, TableSpec, Text, Timestamp
 from sources._config import Setting, http_settings, resolve
 from sources._http import ApiClient, BadPayload, EndpointUnavailable, HttpSettings, RequestStats, Session
+from sources._push import PushTarget
 
 Config = Mapping[str, Any]
 """A vendor's resolved configuration: ``{key: value}`` for every :class:`~sources._config.Setting`."""
@@ -75,6 +76,8 @@ class Vendor(ABC):
     """Its entities, in load order."""
     tables: ClassVar[tuple[TableSpec, ...]]
     """The raw tables its models read (their ``*_history`` tables follow from the specs)."""
+    push_targets: ClassVar[tuple[PushTarget, ...]] = ()
+    """Where ``arwip push`` can write to this vendor (see :mod:`sources._push`)."""
 
     def config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The resolved configuration (see :func:`sources._config.resolve`).

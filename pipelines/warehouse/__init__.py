@@ -12,6 +12,7 @@ Every warehouse access goes through a :class:`Warehouse` and its :class:`Connect
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import dlt
@@ -20,6 +21,7 @@ import duckdb
 from pipelines.warehouse.base import (
     DUCKDB,
     EXIT_LOCKED,
+    Batches,
     Check,
     Connection,
     Rebuild,
@@ -35,15 +37,24 @@ from sources._http import ConfigError
 DESTINATION_KEY = "[warehouse] destination (WAREHOUSE__DESTINATION)"
 WAREHOUSES: dict[str, type[Warehouse]] = {w.name: w for w in (DuckDBWarehouse, PostgresWarehouse)}
 """``[warehouse] destination`` value → its warehouse."""
+Destination = StrEnum("Destination", [(name, name) for name in WAREHOUSES])  # type: ignore[misc]
+"""The ``--destination`` choices of the commands."""
+DESTINATION_HELP = (
+    "Warehouse for this run: duckdb (the --db file) or postgres (DESTINATION__POSTGRES__CREDENTIALS); "
+    "default [warehouse] destination, else duckdb."
+)
 
 __all__ = [
     "DEFAULT_DB",
+    "DESTINATION_HELP",
     "DUCKDB",
     "EXIT_LOCKED",
     "POSTGRES",
     "WAREHOUSES",
+    "Batches",
     "Check",
     "Connection",
+    "Destination",
     "DuckDBWarehouse",
     "PostgresWarehouse",
     "Rebuild",

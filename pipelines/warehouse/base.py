@@ -90,6 +90,16 @@ class Connection(ABC):
         return list(zip(*(column.to_pylist() for column in table.columns), strict=True)) if table.num_columns else []
 
     @abstractmethod
+    def append(self, relation: str, table: pa.Table) -> None:
+        """Insert the rows of ``table`` into the existing table ``relation`` (``schema.name``), columns by name,
+        as one statement."""
+
+    @abstractmethod
+    def batches(self, sql: str, rows: int) -> Batches:
+        """One query's result streamed in record batches of about ``rows`` rows, read on a connection of its own
+        (this one stays free for other statements meanwhile); close the :class:`Batches` when done."""
+
+    @abstractmethod
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back)."""
 
@@ -137,6 +147,16 @@ class Connection(ABC):
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+@dataclass
+class Batches:
+    """A query's result, streamed (:meth:`Connection.batches`): its ``schema``, its record ``batches`` (iterate
+    once) and ``close()``, which ends the reading."""
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+    close: Callable[[], None]
 
 
 @dataclass(frozen=True)

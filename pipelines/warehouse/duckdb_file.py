@@ -22,6 +22,7 @@ import pyarrow as pa
 from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
 from pipelines.warehouse.base import (
     DUCKDB,
+    Batches,
     Check,
     Connection,
     Rebuild,
@@ -60,6 +61,30 @@ class DuckDBConnection(Connection):
             return statement()
         except duckdb.CatalogException as exc:
             raise RelationMissing(str(exc)) from exc
+
+    def append(self, relation: str, table: pa.Table) -> None:
+        view = "_arwip_append"
+        self.con.register(view, table)
+        try:
+            columns = ", ".join(f'"{name}"' for name in table.column_names)
+            self.execute(f"insert into {relation} ({columns}) select {columns} from {view}")
+        finally:
+            self.con.unregister(view)
+
+    def batches(self, sql: str, rows: int) -> Batches:
+        """Read on a cursor of this connection (DuckDB's second connection to the same database)."""
+        cursor = self.con.cursor()
+        try:
+            reader = self._run(lambda: cursor.sql(sql).to_arrow_reader(rows))
+        except BaseException:
+            cursor.close()
+            raise
+
+        def close() -> None:
+            reader.close()  # a reader left open keeps DuckDB's database from being opened again
+            cursor.close()
+
+        return Batches(reader.schema, iter(reader), close)
 
     def close(self) -> None:
         self.con.close()

@@ -17,6 +17,7 @@ table ``[destination.postgres.credentials]`` in ``.dlt/secrets.toml``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -36,7 +37,16 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 from sqlglot import exp
 
-from pipelines.warehouse.base import Check, Connection, Rebuild, RelationMissing, SqlDialect, SyncLocked, Warehouse
+from pipelines.warehouse.base import (
+    Batches,
+    Check,
+    Connection,
+    Rebuild,
+    RelationMissing,
+    SqlDialect,
+    SyncLocked,
+    Warehouse,
+)
 from pipelines.warehouse.swap import drop_backups, swap_in
 from sources._config import MissingConfig
 from sources._http import ConfigError
@@ -100,14 +110,25 @@ def _decimal_type(text: pa.ChunkedArray, typmod: int) -> pa.DataType:
 
 
 class PostgresConnection(Connection):
-    """A :class:`Connection` over an ADBC connection in autocommit mode (``begin``/``commit`` are statements)."""
+    """A :class:`Connection` over an ADBC connection to ``uri`` in autocommit mode (``begin``/``commit`` are
+    statements); ``location`` names the database in messages (no password).
+
+    Raises:
+        ConfigError: the server cannot be reached with these credentials (names the key).
+    """
 
     dialect = POSTGRES
     errors = (adbc_driver_manager.Error,)
 
-    def __init__(self, con: Any, read_only: bool) -> None:
-        self.con = con
-        self.cursor = con.cursor()
+    def __init__(self, uri: str, read_only: bool, location: str) -> None:
+        self.uri, self.location = uri, location
+        try:
+            self.con = adbc.connect(uri, autocommit=True)
+        except adbc_driver_manager.Error as exc:
+            raise ConfigError(
+                f"cannot connect to the Postgres warehouse {location} ({CREDENTIALS_KEY}): {_first_line(exc)}"
+            ) from exc
+        self.cursor = self.con.cursor()
         self.execute("set timezone = 'UTC'")
         self.execute("set jit = off")  # compiling costs more than arwip's sub-second queries take
         if read_only:
@@ -127,6 +148,31 @@ class PostgresConnection(Connection):
             if getattr(exc, "sqlstate", None) in _MISSING_STATES:
                 raise RelationMissing(_first_line(exc)) from exc
             raise
+
+    def append(self, relation: str, table: pa.Table) -> None:
+        """ADBC's bulk ingest (``COPY`` in binary)."""
+        schema, name = relation.split(".")
+        self.cursor.adbc_ingest(name, table, mode="append", db_schema_name=schema)
+
+    def batches(self, sql: str, rows: int) -> Batches:
+        """Read on a second connection. Each batch is converted as :func:`decimals` does, to the first batch's
+        schema (an unconstrained ``numeric`` keeps the scale the first batch shows; a later batch needing more
+        raises ``pyarrow.ArrowInvalid``)."""
+        sibling = PostgresConnection(self.uri, read_only=True, location=self.location)
+        try:
+            sibling._run(sql, ())
+            reader = sibling.cursor.fetch_record_batch()
+            first = decimals(pa.Table.from_batches(list(itertools.islice(reader, 1)), reader.schema))
+        except BaseException:
+            sibling.close()
+            raise
+
+        def converted() -> Iterator[pa.RecordBatch]:
+            yield from first.to_batches(max_chunksize=rows)
+            for batch in reader:
+                yield from decimals(pa.Table.from_batches([batch])).cast(first.schema).to_batches(max_chunksize=rows)
+
+        return Batches(first.schema, converted(), sibling.close)
 
     def close(self) -> None:
         self.cursor.close()
@@ -265,13 +311,7 @@ class PostgresWarehouse(Warehouse):
         return dlt.destinations.postgres(credentials=self.credentials.to_native_representation())
 
     def connect(self, read_only: bool = True) -> PostgresConnection:
-        try:
-            con = adbc.connect(self.credentials.to_native_representation(), autocommit=True)
-        except adbc_driver_manager.Error as exc:
-            raise ConfigError(
-                f"cannot connect to the Postgres warehouse {self.location} ({CREDENTIALS_KEY}): {_first_line(exc)}"
-            ) from exc
-        return PostgresConnection(con, read_only)
+        return PostgresConnection(self.credentials.to_native_representation(), read_only, self.location)
 
     @contextmanager
     def writer_lock(self) -> Iterator[None]:

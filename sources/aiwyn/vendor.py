@@ -16,6 +16,7 @@ from sources._incremental import every_page, isoformat, parse_start_date
 from sources._vendor import ApiTotals, Config, Entity, Vendor
 from sources.aiwyn import aiwyn, settings
 from sources.aiwyn.client import aiwyn_client, changed_rows, count_of, rows_of, search
+from sources.aiwyn.push import TARGET as PUSH_TARGET
 
 # entity -> the API's money field its totals sum (the aggregate's ``sum``)
 _API_MONEY = {"wip": "value", "invoices": "totalAmount", "payments": "amount"}
@@ -33,6 +34,7 @@ class Aiwyn(Vendor):
         Entity("payments", settings.SEARCH_PATHS["payments"], "id", "updated_at", money="amount", reconcile=True),
     )
     tables = (settings.WIP, settings.INVOICES, settings.INVOICE_LINE_ITEMS, settings.PAYMENTS)
+    push_targets = (PUSH_TARGET,)
 
     def client(self, config: Config) -> ApiClient:
         return aiwyn_client(config["base_url"], config["jwt_api_key"], self.http(config))
