@@ -1,8 +1,9 @@
 """iinsight as arwip sees it: config keys, client, dlt source, entities, probes, totals and id listing
 (:class:`sources._vendor.Vendor`; seed 004, iinsight.md, CONTRACT.md "iinsight").
 
-API v1 lists only active and voided invoices: a reversed invoice just disappears, so on v1 every sync
-reconciles the invoice ids (:meth:`Iinsight.hides_deletes`); v2 lists reversed invoices itself.
+API v1 lists only active and voided invoices: a reversed invoice just disappears, so on v1 only reconciling the
+invoice ids (every ``reconcile_every``, see :mod:`pipelines.reconcile`) finds it; v2 lists reversed invoices
+itself.
 """
 
 from __future__ import annotations
@@ -62,9 +63,6 @@ class Iinsight(Vendor):
 
     async def ids(self, client: ApiClient, entity: Entity, config: Config) -> set[str]:
         return {str(row["invoice_id"]) async for row in _every_invoice(client, config)}
-
-    def hides_deletes(self, config: Config) -> bool:
-        return int(config["api_version"]) == 1
 
 
 async def _every_invoice(client: ApiClient, config: Config) -> AsyncIterator[dict[str, Any]]:
