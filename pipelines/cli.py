@@ -5,7 +5,6 @@ simulators. Every command has ``--help``; errors print one line naming what to f
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date
 from enum import StrEnum
@@ -16,10 +15,11 @@ import duckdb
 import typer
 from rich.console import Console
 
-from pipelines.errors import EXIT_FAILED, explain
+from pipelines.errors import EXIT_FAILED, fail
 from pipelines.models import REPORTS
 from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
+from pipelines.serve import cli as serve_cli
 from pipelines.sync import SourceRun
 from pipelines.sync import sync as run_sync_pipeline
 from pipelines.warehouse import DEFAULT_DB
@@ -67,11 +67,7 @@ class Fmt(StrEnum):
 
 
 def _fail(exc: BaseException) -> NoReturn:
-    if os.environ.get("ARWIP_DEBUG"):
-        raise exc
-    message, code = explain(exc)
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, for logs
-    raise typer.Exit(code)
+    fail(exc, console)
 
 
 def print_run(run: SourceRun) -> None:
@@ -114,6 +110,20 @@ def write_report_page(db: Path, name: str, day: date | None, path: Path) -> Path
         trend = build_report(con, f"{name}_trend", day, config=config)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_html(path, REPORTS[name].title, day or today_utc(), summary, detail, trend)
+
+
+def _reading(db: Path) -> Path:
+    """The file a reader opens for ``db``: the warehouse, or its BI snapshot while a writer holds the warehouse
+    (said on stderr; see :mod:`pipelines.readers`)."""
+    from pipelines.readers import read_from
+
+    try:
+        found = read_from(db)
+    except Exception as exc:
+        _fail(exc)
+    if found.note:
+        console.print(f"[yellow]note:[/] {found.note}", highlight=False, soft_wrap=True)
+    return found.path
 
 
 def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> list[SourceRun]:
@@ -218,8 +228,9 @@ def verify(
 
     if not db.exists():
         _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` first"))
+    read = _reading(db)
     try:
-        checks = run_verify(db, source)
+        checks = run_verify(read, source)
     except Exception as exc:
         _fail(exc)
     view = Table("source", "entity", "metric", "warehouse", "API", "", title="arwip verify", title_justify="left")
@@ -279,6 +290,7 @@ def report(
         _fail(ConfigError(str(exc)))
     if not db.exists():
         _fail(FileNotFoundError(f"no warehouse at {db}: run `arwip sync` (or `arwip demo`) first"))
+    read = _reading(db)
     if fmt is Fmt.html:
         if not chosen.page:
             pages = " and ".join(r.name for r in REPORTS.values() if r.page)
@@ -286,13 +298,13 @@ def report(
         if out_file is None:
             _fail(ValueError("--format html needs --out FILE"))
         try:
-            path = write_report_page(db, chosen.name, day, out_file)
+            path = write_report_page(read, chosen.name, day, out_file)
         except Exception as exc:
             _fail(exc)
         console.print(f"wrote {path}")
         return
     try:
-        with duckdb.connect(str(db), read_only=True) as con:
+        with duckdb.connect(str(read), read_only=True) as con:
             _config_note(con, config)
             table = build_report(con, chosen.name, day, by_client=by is not None, config=config)
     except Exception as exc:
@@ -356,6 +368,9 @@ def demo(
     except Exception as exc:
         _fail(exc)
 
+
+app.command("serve")(serve_cli.serve)
+app.add_typer(serve_cli.subscriptions, name="subscriptions")
 
 if __name__ == "__main__":
     app()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,10 @@ import dlt
 
 DEFAULT_DB = Path("arwip.duckdb")
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+
+
+_held: dict[Path, int] = {}  # lock files this process holds -> how many times it entered them
+_held_guard = threading.Lock()
 
 
 class SyncLocked(RuntimeError):
@@ -30,24 +35,64 @@ def state_dir(db_path: Path) -> Path:
 
 
 @contextmanager
-def warehouse_lock(db_path: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``<state dir>/writer.lock`` (see :func:`state_dir`).
+def warehouse_lock(db_path: Path, holder: str = "sync") -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``<state dir>/writer.lock`` (see :func:`state_dir`), which then
+    says ``<pid> <holder>`` (``sync``, ``serve``). Re-entrant within one process: ``arwip serve`` holds it for
+    its lifetime and runs its syncs (one at a time) under it.
 
     Raises:
-        SyncLocked: another process holds it.
+        SyncLocked: another process holds it (the message names it).
     """
-    lock_path = state_dir(db_path) / "writer.lock"
+    lock_path = (state_dir(db_path) / "writer.lock").resolve()
+    with _held_guard:
+        if lock_path in _held:
+            _held[lock_path] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[lock_path] -= 1
+        return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SyncLocked(f"another arwip sync is writing {db_path} (lock {lock_path}); try again later") from None
+            other = lock_holder(db_path) or "sync"
+            raise SyncLocked(f"another arwip {other} is writing {db_path} (lock {lock_path}); try again later"
+                             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} {holder}")
         handle.flush()
-        yield
+        with _held_guard:
+            _held[lock_path] = 1
+        try:
+            yield
+        finally:
+            with _held_guard:
+                del _held[lock_path]
+
+
+def lock_holder(db_path: Path) -> str | None:
+    """Who holds the writer's lock of ``db_path`` now, e.g. ``serve (pid 4242)``; None when nobody does (or only
+    this process)."""
+    lock_path = (state_dir(db_path) / "writer.lock").resolve()
+    if not lock_path.exists() or lock_path in _held:
+        return None
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid, _, holder = handle.read().strip().partition(" ")
+            return f"{holder or 'sync'} (pid {pid})" if pid else "sync"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
 
 
 def make_pipeline(name: str, db_path: Path) -> dlt.Pipeline:
