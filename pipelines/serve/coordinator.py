@@ -51,7 +51,7 @@ log = logging.getLogger("arwip.serve")
 @dataclass
 class SourceState:
     """What the scheduler knows of one source: its ``interval`` (s), when its next poll is due (monotonic s),
-    when its last successful poll started (``last_success``, epoch s), its last error and failures in a row."""
+    when its last successful poll ended (``last_success``, epoch s), its last error and failures in a row."""
 
     name: str
     interval: float
@@ -233,7 +233,8 @@ class Coordinator:
             state = self.states[name]
             if name in loaded and not after_loads:
                 if name in plan.polls:
-                    state.last_success, state.next_poll = started_wall, started + state.interval
+                    state.last_success, state.next_poll = time.time(), started + state.interval
+                    self.metrics.last_success.labels(name).set(state.last_success)
                 state.failures, state.last_error = 0, None
                 continue
             state.failures += 1

@@ -35,7 +35,7 @@ class ServeMetrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         per_source = ["source"]
         self.last_success = Gauge("arwip_source_last_success_timestamp_seconds",
-                                  "When the last successful full sync (poll) of the source started (epoch s, UTC)",
+                                  "When the last successful full sync (poll) of the source ended (epoch s, UTC)",
                                   per_source, registry=r)
         self.sync_duration = Histogram("arwip_source_sync_duration_seconds",
                                        "Wall time of a source's sync (extract, load; models and snapshot excluded)",

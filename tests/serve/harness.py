@@ -17,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,24 +149,22 @@ def event_body(event_id: str, entity_id: int, entity: str = "wip", operation: st
                          "entityId": entity_id, "occurredAt": at, "data": {"id": entity_id, "updatedAt": at}})
 
 
-def aiwyn_admin(cluster: Any) -> httpx.Client:
+@contextmanager
+def aiwyn_admin(cluster: Any) -> Iterator[httpx.Client]:
     """A client of the Aiwyn simulator with a bearer token (subscriptions API, admin routes)."""
-    client = httpx.Client(base_url=cluster.urls["aiwyn"], timeout=30)
-    token = client.post("/v1/auth/token", json={"jwtApiKey": cluster.settings.jwt_api_key}).json()["accessToken"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
+    with httpx.Client(base_url=cluster.urls["aiwyn"], timeout=30) as client:
+        token = client.post("/v1/auth/token", json={"jwtApiKey": cluster.settings.jwt_api_key}).json()["accessToken"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
 
 
 def subscribe(cluster: Any, url: str) -> str:
     """Subscribe ``url`` to every Aiwyn change; returns its signing secret."""
-    aiwyn = aiwyn_admin(cluster)
-    try:
+    with aiwyn_admin(cluster) as aiwyn:
         sub = aiwyn.post("/api/v1/event-subscriptions", json={
             "name": "tests", "url": url, "entityTypes": ["wip", "invoice", "payment"],
             "operations": ["CREATE", "UPDATE", "DELETE"]}).json()["data"]
         return str(aiwyn.get(f"/api/v1/event-subscriptions/{sub['id']}/secret").json()["data"]["secret"])
-    finally:
-        aiwyn.close()
 
 
 def touch(cluster: Any, entity: str = "wip", count: int = 1, delete: bool = False) -> dict[str, Any]:
