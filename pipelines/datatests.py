@@ -17,6 +17,7 @@ not in ``fct_wip``, in the facts-side sums as in the reports.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ def discover_data_tests(tests_dir: Path = TESTS_DIR) -> list[Path]:
     return paths
 
 
+@functools.lru_cache(maxsize=128)
 def _counted(sql: str) -> str:
     """``select *, count(*) over () as _arwip_failing_rows from (<test>) limit 5``: rows and count in one run."""
     test = sqlglot.parse_one(sql, read="duckdb")

@@ -11,11 +11,11 @@ What it runs, each time it wakes (a webhook event was stored, a poll is due, or 
 
 Due polls and hints go into one sync (:func:`pipelines.sync.sync`: the sources extract concurrently, then the
 models, the data tests and the BI snapshot). A source whose last sync failed is retried alone, with a growing
-pause (:data:`RETRY_S`, at most its interval), so that it cannot keep the others' changes from being
-published; while a source with webhooks is failing its events stay in the inbox (its retry is a full sync,
-then they are claimed). Events are marked processed once their sources loaded; otherwise they are released for
-the next sync. A sync killed half-way (``kill -9``) leaves what the next sync resumes, and claimed events go
-back to pending when the inbox is next opened.
+pause (:data:`RETRY_S`, at most its interval), so that it cannot keep the others' changes from being published; a
+due retry and pending events take turns; while a source with webhooks is failing its events stay in the inbox (its
+retry is a full sync, then they are claimed). Events are marked processed once their sources loaded; otherwise
+they are released for the next sync. A sync killed half-way (``kill -9``) leaves what the next sync resumes, and
+claimed events go back to pending when the inbox is next opened.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ class Coordinator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="arwip-serve-sync", daemon=True)
         self._purged = now
+        self._events_last = False  # the last sync took webhook events (a due retry goes next)
 
     # -- control (any thread) ----------------------------------------------------------------------
     def start(self) -> None:
@@ -177,15 +178,18 @@ class Coordinator:
         """The next sync to run, or None and how long to sleep."""
         now = time.monotonic()
         due = [s for s in self.states.values() if s.next_poll <= now]
-        failing = [s for s in due if s.failures]
-        if failing:
-            return Plan("retry", [failing[0].name]), 0.0
+        retry = next((s for s in due if s.failures), None)
         hooks_ok = not any(self.states[s].failures for s in self.webhook_sources)
-        if hooks_ok and self.inbox.pending(limit=1):
+        events = hooks_ok and bool(self.inbox.pending(limit=1))
+        if retry is not None and (not events or self._events_last):  # events and retries take turns
+            self._events_last = False
+            return Plan("retry", [retry.name]), 0.0
+        if events:
             self._stop.wait(COALESCE_S)  # let a burst gather
             now = time.monotonic()
             due = [s for s in self.states.values() if s.next_poll <= now and not s.failures]
             batch = self.inbox.claim()
+            self._events_last = bool(batch.events)
             if batch.events or due:
                 return Plan("poll" if due else "webhook", [s.name for s in due], batch, self._hints(batch)), 0.0
         if due:
