@@ -166,7 +166,8 @@ def sync(
         bool, typer.Option(help="Exit 3 when any record was quarantined or an optional entity was unavailable.")
     ] = False,
     reconcile: Annotated[
-        bool, typer.Option(help="Also compare all ids with the sources and soft-delete what disappeared.")
+        bool, typer.Option(help="Reconcile now: compare all ids with the sources and soft-delete what disappeared "
+                           "(otherwise done when the last reconcile is older than reconcile_every).")
     ] = False,
 ) -> None:
     """Fetch what changed in each source since the last run, load it into DuckDB, rebuild the models."""

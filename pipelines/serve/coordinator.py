@@ -187,13 +187,14 @@ class Coordinator:
         if events:
             self._stop.wait(COALESCE_S)  # let a burst gather
             now = time.monotonic()
-            due = [s for s in self.states.values() if s.next_poll <= now and not s.failures]
+            polls = [s.name for s in self.states.values() if s.next_poll <= now and not s.failures]
             batch = self.inbox.claim()
             self._events_last = bool(batch.events)
-            if batch.events or due:
-                return Plan("poll" if due else "webhook", [s.name for s in due], batch, self._hints(batch)), 0.0
-        if due:
-            return Plan("poll", [s.name for s in due]), 0.0
+            if batch.events or polls:
+                return Plan("poll" if polls else "webhook", polls, batch, self._hints(batch)), 0.0
+        polls = [s.name for s in due if not s.failures]
+        if polls:
+            return Plan("poll", polls), 0.0
         next_due = min((s.next_poll for s in self.states.values()), default=now + IDLE_S)
         return None, min(max(next_due - now, 0.0), IDLE_S)
 
