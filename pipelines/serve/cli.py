@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from pipelines.errors import fail
 from pipelines.warehouse import DEFAULT_DB
+
+if TYPE_CHECKING:
+    from pipelines.subscriptions import Secrets
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -54,10 +58,7 @@ subscriptions = typer.Typer(
 )
 
 
-def _secrets_note(kept: object) -> None:
-    from pipelines.subscriptions import Secrets
-
-    assert isinstance(kept, Secrets)
+def _secrets_note(kept: Secrets) -> None:
     if kept.env_line is not None:
         sys.stdout.write(kept.env_line + "\n")
         console.print(f"set the line above in arwip serve's environment ({kept.count} secret(s)), then restart it")
@@ -104,35 +105,32 @@ def create_command(
     _secrets_note(kept)
 
 
+IdArgument = Annotated[str, typer.Argument(metavar="ID", help="The subscription's id (see list).")]
+
+
+def _changed(change: Callable[[], Secrets], done: str) -> None:
+    """Run a change of subscriptions, then say ``done`` and where the secrets went (one ``error:`` line on failure)."""
+    try:
+        kept = change()
+    except Exception as exc:
+        fail(exc, console)
+    console.print(done, highlight=False)
+    _secrets_note(kept)
+
+
 @subscriptions.command("delete")
-def delete_command(
-    subscription_id: Annotated[str, typer.Argument(metavar="ID", help="The subscription's id (see list).")],
-    source: SourceOption = None,
-    print_env: PrintEnv = False,
-) -> None:
+def delete_command(subscription_id: IdArgument, source: SourceOption = None, print_env: PrintEnv = False) -> None:
     """Deactivate a subscription (no more deliveries); keep the secrets of those still active."""
     from pipelines.subscriptions import delete
 
-    try:
-        kept = delete(subscription_id, source, print_env)
-    except Exception as exc:
-        fail(exc, console)
-    console.print(f"[green]deactivated[/] subscription {subscription_id}", highlight=False)
-    _secrets_note(kept)
+    _changed(lambda: delete(subscription_id, source, print_env),
+             f"[green]deactivated[/] subscription {subscription_id}")
 
 
 @subscriptions.command("rotate")
-def rotate_command(
-    subscription_id: Annotated[str, typer.Argument(metavar="ID", help="The subscription's id (see list).")],
-    source: SourceOption = None,
-    print_env: PrintEnv = False,
-) -> None:
+def rotate_command(subscription_id: IdArgument, source: SourceOption = None, print_env: PrintEnv = False) -> None:
     """Give a subscription a new signing secret; keep it and, while the vendor still signs with it, the old one."""
     from pipelines.subscriptions import rotate
 
-    try:
-        kept = rotate(subscription_id, source, print_env)
-    except Exception as exc:
-        fail(exc, console)
-    console.print(f"[green]rotated[/] the signing secret of subscription {subscription_id}", highlight=False)
-    _secrets_note(kept)
+    _changed(lambda: rotate(subscription_id, source, print_env),
+             f"[green]rotated[/] the signing secret of subscription {subscription_id}")
