@@ -10,7 +10,7 @@ The sources read their base URLs and credentials from the ``SOURCES__*`` environ
 - per API, from the HTTP calls as the client saw them (``httpx.AsyncClient.request`` timed, no other
   change): ``requests``, ``first``/``last`` (seconds since the sync started), ``busy_s`` (summed request
   durations), and the same split by kind (Aiwyn ``search`` / ``detail``, Aimsio ``stub_list`` /
-  ``detail``, iinsight ``page``, ``auth``), and a timeline of busy seconds per 10 s;
+  ``detail``, iinsight ``invoices`` / ``payments`` / ``billings``, ``auth``), and a timeline of busy seconds per 10 s;
 - ``models_s`` (``build_models``), ``after_sources_s`` (each step ``sync()`` runs after the sources: models,
   data tests, BI snapshot, as this version of :mod:`pipelines.sync` has them), ``self_maxrss_mb`` and
   ``rss_peak_mb_by_phase`` (RSS sampled every 0.2 s: ``sources``, then each of those steps).
@@ -59,15 +59,16 @@ class HttpTimes:
 
     @staticmethod
     def kind_of(api: str, path: str) -> str:
-        """Classify a request path: ``auth``, ``search``, ``detail``, ``stub_list``, ``page`` or ``other``."""
+        """Classify a request path: ``auth``, ``search``, ``detail``, ``stub_list``, iinsight's ``invoices``,
+        ``payments`` or ``billings`` (list pages) or ``other``."""
         if "auth" in path:
             return "auth"
         if api == "aiwyn":
             return "search" if path.endswith("/search") else "detail"
         if api == "aimsio":
             return "stub_list" if path.rstrip("/").endswith(("/NonRecurringBillableItem", "/JobOrder")) else "detail"
-        if api == "iinsight":
-            return "page"
+        if api == "iinsight":  # the list pages of each entity
+            return next((kind for kind in ("payments", "billings") if kind in path), "invoices")
         return "other"
 
     def record(self, api: str, path: str, start: float, end: float) -> None:

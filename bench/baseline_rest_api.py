@@ -14,9 +14,10 @@ environment as arwip) reads everything arwip reads, with dlt's stock machinery a
 - **Aimsio**: ``GET /rest/api/standard/v1/NonRecurringBillableItem`` and ``/JobOrder`` (data selector
   ``value``, single page) + the detail per guid as dependent resources, HTTP Basic. ``rest_api`` has no
   client-side rate limit; it sends one request at a time, so the server's 10/s queue paces it.
-- **iinsight**: ``GET /api1/invoices`` once per status (``active``, ``voided``) with
+- **iinsight**: ``GET /api1/invoices`` and ``/api1/payments`` once per status (``active``, ``voided``) with
   ``modified_since=2000-01-01T00:00:00Z`` and ``page`` from 1 (``PageNumberPaginator(base_page=1,
-  total_path=None)``, stops on the empty page); the bearer token from ``POST /auth/login`` fetched once.
+  total_path=None)``, stops on the empty page); ``GET /api1/billings`` with ``limit=1000``, data selector
+  ``data``; the bearer token from ``POST /auth/login`` fetched once.
 
 Defaults everywhere else: dict rows, dlt's JSON normalizer and nesting, ``append``, the DuckDB
 destination's default loader file format (``insert_values``), resources extracted round-robin one request
@@ -128,19 +129,32 @@ def aimsio_config(base_url: str, username: str, password: str) -> dict[str, Any]
 
 
 def iinsight_config(base_url: str, token: str) -> dict[str, Any]:
-    """``rest_api`` config of iinsight: invoices per status, page numbers from 1 until an empty page."""
+    """``rest_api`` config of iinsight: invoices and payments per status, page numbers from 1 until an empty page;
+    billings ``limit`` 1000 (the API's maximum) a page, page numbers from 1 until an empty ``data``."""
     resources: list[Any] = [
         {
-            "name": f"invoices_{status}",
-            "table_name": "invoices",
+            "name": f"{entity}_{status}",
+            "table_name": entity,
             "endpoint": {
-                "path": "api1/invoices",
+                "path": f"api1/{entity}",
                 "params": {"status": status, "modified_since": EPOCH},
                 "paginator": PageNumberPaginator(base_page=1, page_param="page", total_path=None),
             },
         }
+        for entity in ("invoices", "payments")
         for status in IINSIGHT_STATUSES
     ]
+    resources.append(
+        {
+            "name": "billings",
+            "endpoint": {
+                "path": "api1/billings",
+                "params": {"limit": 1000},
+                "paginator": PageNumberPaginator(base_page=1, page_param="page", total_path=None),
+                "data_selector": "data",
+            },
+        }
+    )
     return {"client": {"base_url": base_url, "auth": {"type": "bearer", "token": token}}, "resources": resources}
 
 

@@ -3,11 +3,11 @@
 Two parts, one table each, then exactly one JSON line on stdout (progress goes to stderr):
 
 1. **Scale** (default firm ``large``: 1M WIP entries, 100k Aiwyn invoices with lines and payments, 100k
-   iinsight invoices, 2k NRBs): arwip's full sync into a fresh warehouse; one activity step changing 0.5 %
-   of the records (``POST /_sim/activity``); arwip's incremental sync; the API lower bound for the requests
-   the full sync made; the aging and WIP reports over the result.
-2. **Head to head** (default firm ``medium``: 200k WIP, 10k Aiwyn invoices, 20k iinsight invoices, 500
-   NRBs): arwip's full sync against dlt's own ``rest_api`` source over the same endpoints
+   iinsight invoices, 64k iinsight payments, 200k billings, 2k NRBs): arwip's full sync into a fresh
+   warehouse; one activity step changing 0.5 % of the records (``POST /_sim/activity``); arwip's incremental
+   sync; the API lower bound for the requests the full sync made; the aging and WIP reports over the result.
+2. **Head to head** (default firm ``medium``: 200k WIP, 10k Aiwyn invoices, 20k iinsight invoices, 13k
+   payments, 40k billings, 500 NRBs): arwip's full sync against dlt's own ``rest_api`` source over the same endpoints
    (``bench/baseline_rest_api.py``), each into its own fresh DuckDB file.
 
 Processes. The simulators run in their own process (``bench/_simserver.py``: the project's
@@ -20,7 +20,8 @@ RSS is its own (``os.wait4``). Politeness budget as arwip's defaults and the Aim
 
 The lower bound. Per API, the latency the simulator charged for the sync's requests (summed ``base +
 per_row × rows`` over every response, counted by the simulator) divided by the concurrency the API allows
-(8); for Aimsio, the larger of its requests ÷ 10 per second and its latency ÷ 10 in flight. The APIs are
+(8); for Aimsio, the larger of its requests ÷ 10 per second and its latency ÷ 10 in flight. Every response
+counts, whatever the endpoint (iinsight's payments and billings as much as its invoices). The APIs are
 synced concurrently, so a sync's bound is the largest per-API bound. ``full_over_bound = full_s /
 bound_s``. The bound leaves out the simulator's own time per request (DuckDB rendering the JSON), which
 is reported beside it (``sim_overhead``).
@@ -33,7 +34,9 @@ without that); ``aimsio_rps`` = Aimsio requests (simulator count) ÷ the Aimsio 
 of the two sync processes; ``aging_report_s`` = median of 5 runs of ``report(con, "aging")`` on a
 read-only connection after one warm-up (``wip_report_s`` likewise); ``rows_loaded`` = rows in the
 warehouse's raw tables after the full sync; ``h2h_*`` and ``baseline_over_full = h2h_baseline_s /
-h2h_arwip_s``.
+h2h_arwip_s``. ``iinsight_requests_by_kind`` splits iinsight's requests (``invoices``, ``payments``,
+``billings``, ``auth``) per run; ``incremental_billing_requests`` compares the incremental sync's billing
+requests with the issue's target, (unbilled + new billings) / 1000 + 3.
 
 ``--size demo`` runs both parts on the demo firm (5k WIP, 1k invoices, 500 NRBs) and reuses the scale
 part's full sync as arwip's head-to-head run (same firm, same settings). Its floor is Aimsio's: 500 NRB
@@ -372,6 +375,28 @@ def warehouse_rows(db: Path) -> tuple[int, dict[str, int]]:
     return sum(counts.values()), counts
 
 
+def unbilled_billings(db: Path) -> int:
+    """iinsight billings unbilled (``invoice`` "0") and not soft-deleted in the warehouse."""
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
+            "SELECT count(*) FROM iinsight.billings b LEFT JOIN iinsight.deletions d ON d.entity = 'billings' "
+            "AND d.guid = b.id AND d.deleted_at IS NOT NULL WHERE b.invoice = '0' AND d.guid IS NULL"
+        ).fetchone()[0]
+
+
+def billing_requests(scale: dict[str, Any]) -> dict[str, Any]:
+    """The incremental sync's iinsight billing requests against the issue's target: (unbilled + new billings) /
+    page size (1000) + a small constant (3: a page past the end, the new billings' page that reaches the old ones,
+    one request of ids that left the unbilled set)."""
+    kinds = scale["incremental"].result["http"].get("iinsight", {}).get("kinds", {})
+    requests = int(kinds.get("billings", {}).get("requests", 0))
+    new = scale["counts"].get("iinsight.billings", {}).get("new", 0)
+    target = (scale["unbilled_billings"] + new) / 1000 + 3
+    return {"requests": requests, "unbilled": scale["unbilled_billings"], "new": new, "target": round(target, 1)}
+
+
 def time_reports(db: Path, runs: int = 5) -> dict[str, Any]:
     """Cold and median-of-``runs`` seconds of ``report(con, "aging")`` and ``"wip"`` (read-only), rows."""
     import duckdb
@@ -470,6 +495,8 @@ def scale_part(args: argparse.Namespace, workdir: Path, size: str) -> dict[str, 
         "full_bounds": full_bounds,
         "incr_bounds": incr_bounds,
         "changed": changed,
+        "counts": counts,
+        "unbilled_billings": unbilled_billings(db),
         "rows_loaded": rows_loaded,
         "table_rows": table_rows,
         "reports": reports,
@@ -578,6 +605,11 @@ def figures(scale: dict[str, Any] | None, h2h: dict[str, Any] | None) -> dict[st
             sim_cpu_s=round(scale["full"].sim_cpu_s, 1),
             machine_busy_cpu_s=round(scale["full"].machine_busy_s, 1),
             changed=scale["changed"],
+            iinsight_requests_by_kind={
+                run: {k: int(v["requests"]) for k, v in r.result["http"].get("iinsight", {}).get("kinds", {}).items()}
+                for run, r in (("full", scale["full"]), ("incremental", scale["incremental"]))
+            },
+            incremental_billing_requests=billing_requests(scale),
         )
     if h2h:
         arwip_s = h2h["arwip"].result["sync_s"]

@@ -147,6 +147,11 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
                 highlight=False,
             )
 
+    def exceptions(count: int) -> None:
+        if count:
+            what = "invoice whose vendor figures disagree" if count == 1 else "invoices whose vendor figures disagree"
+            console.print(f"  [yellow]exceptions: {count:,} {what}[/]: `arwip report exceptions`", highlight=False)
+
     return run_sync_pipeline(
         db,
         sources,
@@ -155,6 +160,7 @@ def run_sync(db: Path, sources: list[str] | None, reconcile: bool = False) -> li
         on_publish=published,
         reconcile=reconcile,
         on_reconcile=reconciled,
+        on_exceptions=exceptions,
     )
 
 
@@ -267,7 +273,9 @@ def _config_note(con: duckdb.DuckDBPyConnection, config: Any) -> None:
 def report(
     name: Annotated[
         ReportName,
-        typer.Argument(help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue."),
+        typer.Argument(
+            help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, exceptions."
+        ),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
     by: Annotated[By | None, typer.Option("--by", help="Summarize by client.")] = None,

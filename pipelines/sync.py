@@ -22,7 +22,7 @@ import dlt
 import duckdb
 
 from pipelines.datatests import check_data_tests
-from pipelines.models import build_models
+from pipelines.models import build_models, exception_count
 from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
 from pipelines.reconcile import Reconciled, mark_deleted, reconcile_due, reconcile_source
 from pipelines.warehouse import DEFAULT_DB, make_pipeline, warehouse_lock
@@ -143,6 +143,7 @@ def sync(
     on_publish: Callable[[PublishResult], None] | None = None,
     reconcile: bool = False,
     on_reconcile: Callable[[list[Any]], None] | None = None,
+    on_exceptions: Callable[[int], None] | None = None,
     entities: Mapping[str, Collection[str]] | None = None,
     deleted: Mapping[str, Mapping[str, Collection[str]]] | None = None,
 ) -> list[SourceRun]:
@@ -155,9 +156,10 @@ def sync(
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
     other sources still sync); without it a source is reconciled when its last reconcile is older than its
-    ``reconcile_every``. ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list.
-    ``entities`` maps a source to the only entities to sync (webhook hints; not reconciled unless forced),
-    ``deleted`` a source to ``{entity: ids}`` its vendor reported deleted (see :func:`sync_source`).
+    ``reconcile_every``. ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list;
+    ``on_exceptions`` the number of invoices whose vendor figures disagree (``reports.rpt_exceptions``; never a
+    failure). ``entities`` maps a source to the only entities to sync (webhook hints; not reconciled unless
+    forced), ``deleted`` a source to ``{entity: ids}`` its vendor reported deleted (see :func:`sync_source`).
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -200,6 +202,8 @@ def sync(
             with duckdb.connect(str(db_path)) as con:
                 build_models(con)
                 check_data_tests(con)  # raises DataTestsFailed: nothing is published from a broken warehouse
+                if on_exceptions:
+                    on_exceptions(exception_count(con))
             if publish and not failures:
                 published = publish_snapshot(db_path, *bi_settings(db_path))
                 if on_publish:

@@ -27,7 +27,6 @@ _DIRECTIONS = {
     "asc_nulls_first": "ASC NULLS FIRST", "asc_nulls_last": "ASC NULLS LAST",
     "desc_nulls_first": "DESC NULLS FIRST", "desc_nulls_last": "DESC NULLS LAST",
 }
-KINDS = ("int", "dec", "str", "bool", "ts")
 
 
 class HasuraError(ValueError):

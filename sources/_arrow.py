@@ -152,6 +152,15 @@ class EpochMillis(Kind):
         return pc.cast(millis, pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP)
 
 
+class EpochSeconds(Kind):
+    """UTC instant from epoch seconds, a JSON integer or its text (iinsight billings' ``"1289563200"``)."""
+
+    arrow_type = TIMESTAMP
+
+    def convert(self, values: list[Any]) -> pa.Array:
+        return pc.cast(Int().convert(values), pa.timestamp("s", tz="UTC")).cast(TIMESTAMP)
+
+
 class DayFirstDate(Kind):
     """Calendar date from day-first text ``DD-MM-YYYY`` (iinsight v1), strictly: ``31-02-2024`` is an error."""
 

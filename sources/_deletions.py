@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import dlt
+
 from sources._arrow import EpochMillis, Field, TableSpec, Text
 
 DELETIONS = TableSpec(
@@ -37,3 +39,10 @@ def deletion_rows(
     rows = [{"entity": entity, "guid": k, "deleted_at": now_ms, "last_updated_at": ms} for k, ms in vanished.items()]
     rows += [{"entity": entity, "guid": k, "deleted_at": None, "last_updated_at": ms} for k, ms in back.items()]
     return rows
+
+
+def deletions_table(rows: list[dict[str, Any]]) -> Any:
+    """``rows`` (of :func:`deletion_rows`) as an Arrow table for a resource to yield: merged into table
+    ``deletions`` on (entity, guid)."""
+    hints = dlt.mark.make_hints(table_name=DELETIONS.name, write_disposition="merge", primary_key=DELETIONS.primary_key)
+    return dlt.mark.with_hints(DELETIONS.to_arrow(rows).table, hints, create_table_variant=True)

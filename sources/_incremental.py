@@ -21,7 +21,7 @@ import pendulum
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources._arrow import Parsed, Quarantined, TableSpec, explode
+from sources._arrow import Field, Parsed, Quarantined, TableSpec, Text, Timestamp, explode
 from sources._http import BadPayload, ConfigError, RequestStats
 
 Page = list[dict[str, Any]] | BadPayload  # a page of API rows, or the answer that stood for it and was not JSON
@@ -151,7 +151,22 @@ class Watermark:
         }
 
 
-QUARANTINE_HINTS = dlt.mark.make_hints(table_name="quarantine", write_disposition="append", primary_key=())
+QUARANTINE = TableSpec(
+    "quarantine",
+    (),
+    (
+        Field("source", Text(), required=True),
+        Field("entity", Text(), required=True),
+        Field("record_key", Text()),
+        Field("reason", Text(), required=True),
+        Field("payload", Text()),
+        Field("quarantined_at", Timestamp(), required=True),
+    ),
+)
+"""``<source>.quarantine``: the records that could not be loaded (appended): ``source``, ``entity``, ``record_key``
+(the record's key as text, null when it has none), ``reason``, ``payload`` (the record as JSON text),
+``quarantined_at`` (UTC)."""
+QUARANTINE_HINTS = dlt.mark.make_hints(table_name=QUARANTINE.name, write_disposition="append", primary_key=())
 
 
 def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str, Any] | None = None) -> Iterator[Any]:
@@ -163,7 +178,8 @@ def emit(parsed: Parsed, stats: RequestStats, source: str, table_hints: dict[str
     if parsed.quarantined:
         now = datetime.now(UTC)
         rows = [{"source": source, **q.as_row(), "quarantined_at": now} for q in parsed.quarantined]
-        yield dlt.mark.with_hints(pa.Table.from_pylist(rows), QUARANTINE_HINTS, create_table_variant=True)
+        table = pa.Table.from_pylist(rows, schema=QUARANTINE.arrow_schema())
+        yield dlt.mark.with_hints(table, QUARANTINE_HINTS, create_table_variant=True)
     if not parsed.table.num_rows:
         return
     spec = parsed.spec

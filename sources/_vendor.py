@@ -15,13 +15,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import dlt
 from dlt.sources import DltSource
 
-from sources._arrow import TableSpec
+from sources._arrow import Bool, Field, TableSpec, Text, Timestamp
 from sources._config import Setting, http_settings, resolve
 from sources._http import ApiClient, BadPayload, EndpointUnavailable, HttpSettings, RequestStats, Session
 from sources._webhooks import Webhooks
@@ -141,11 +142,27 @@ class Vendor(ABC):
         raise KeyError(f"{self.name} has no entity {name!r}")
 
 
+ENTITY_STATUS = TableSpec(
+    "entity_status",
+    ("entity",),
+    (
+        Field("entity", Text(), required=True),
+        Field("available", Bool(), required=True),
+        Field("reason", Text()),
+        Field("checked_at", Timestamp(), required=True),
+    ),
+)
+"""``<source>.entity_status``, one row per optional entity, merged on ``entity`` by every sync: ``available``
+(its endpoint could be read in the latest sync), ``reason`` (why not, e.g. ``HTTP 403 at /api1/payments``;
+null when available), ``checked_at`` (UTC). The models read it to fall back (e.g. iinsight's
+``open_amount_basis``); a raw table of every vendor, like ``deletions``."""
+
+
 def guarded(entity: Entity, rows: Iterator[Any], stats: RequestStats) -> Iterator[Any]:
     """``rows`` of a resource; for an optional ``entity`` an unavailable endpoint ends them quietly instead of
     failing the source: :attr:`RequestStats.unavailable` says why (``HTTP 404 at /path``, ``not JSON at
-    /path``), nothing is loaded and no state changes, so the next sync tries again. A core entity's errors
-    pass through.
+    /path``), nothing more is loaded and no state changes, so the next sync tries again. Then one row of
+    :data:`ENTITY_STATUS` records whether it was available. A core entity's errors pass through.
     """
     if entity.core:
         yield from rows
@@ -154,6 +171,14 @@ def guarded(entity: Entity, rows: Iterator[Any], stats: RequestStats) -> Iterato
         yield from rows
     except (EndpointUnavailable, BadPayload) as exc:
         stats.unavailable = why_unavailable(exc, entity)
+    status = {
+        "entity": entity.name,
+        "available": stats.unavailable is None,
+        "reason": stats.unavailable,
+        "checked_at": datetime.now(UTC).isoformat(),
+    }
+    hints = dlt.mark.make_hints(table_name=ENTITY_STATUS.name, write_disposition="merge", primary_key=("entity",))
+    yield dlt.mark.with_hints(ENTITY_STATUS.to_arrow([status]).table, hints, create_table_variant=True)
 
 
 def why_unavailable(exc: EndpointUnavailable | BadPayload, entity: Entity) -> str:

@@ -10,6 +10,9 @@ import pytest
 
 from simulators import Firm, FirmSize, SimSettings, SimulatorCluster
 
+# the throwaway PostgreSQL server: fixtures `postgres` (the session's server) and `postgres_dsn` (a database per test)
+pytest_plugins = ("tests.pg_server",)
+
 NOW = datetime(2026, 6, 30, 12, 0, 0, tzinfo=UTC)  # a fixed "now" makes generated data deterministic
 
 

@@ -23,6 +23,8 @@ EVERY_ENTITY = [
     ("aimsio", "nrbs"),
     ("aimsio", "job_orders"),
     ("iinsight", "invoices"),
+    ("iinsight", "payments"),
+    ("iinsight", "billings"),
 ]
 
 
@@ -41,7 +43,7 @@ def test_every_entity_of_every_source_is_ok(simulators, tmp_path, monkeypatch):
     probes = check()
     assert [(p.source, p.entity) for p in probes] == EVERY_ENTITY
     assert all(p.ok and p.ms > 0 and not p.hint for p in probes)
-    assert [p.endpoint for p in probes][-1] == "/api1/invoices"
+    assert [p.endpoint for p in probes][-3:] == ["/api1/invoices", "/api1/payments", "/api1/billings"]
     code, output = run_check()
     assert code == 0 and "every core entity works" in output
     settings = SimSettings()
@@ -85,7 +87,9 @@ def test_an_unreachable_host(simulators, monkeypatch):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("SOURCES__IINSIGHT__BASE_URL", f"http://127.0.0.1:{port}")
-    assert results(["iinsight"]) == {("iinsight", "invoices"): "unreachable"}
+    assert results(["iinsight"]) == dict.fromkeys(
+        [("iinsight", "invoices"), ("iinsight", "payments"), ("iinsight", "billings")], "unreachable"
+    )
     code, output = run_check("--source", "iinsight")
     assert code == 1 and "SOURCES__IINSIGHT__BASE_URL" in output
 

@@ -67,6 +67,12 @@ keep no history); as of date D a record is deleted when ``deleted_at`` < D + 1 d
 end of D: a deleted invoice does not count toward AR, a deleted payment pays nothing, a deleted piece of WIP
 is not outstanding.
 
+Optional entities: ``<source>.entity_status`` (``entity, available, reason, checked_at``) says whether each optional
+entity could be read in the latest sync (:func:`sources._vendor.guarded`); the models fall back on it (iinsight:
+the open amount is ``total_amount_payable``, ``open_amount_basis`` ``vendor_payable``, without payments; no
+iinsight WIP without billings). ``<source>.quarantine`` (created empty too) lets the data tests tell a record
+that could not be loaded from one that is missing.
+
 Money is ``DECIMAL(18,2)``; every date is a UTC calendar date.
 """
 
@@ -83,7 +89,7 @@ from pipelines.models.config import (
     stored_report_config,
 )
 from pipelines.models.raw import LOAD_ID, create_missing_raw_tables, history_spec, raw_tables
-from pipelines.models.report import AS_OF_CTE, report, report_sql, today_utc
+from pipelines.models.report import AS_OF_CTE, exception_count, report, report_sql, today_utc
 
 __all__ = [
     "AS_OF_CTE",
@@ -101,6 +107,7 @@ __all__ = [
     "build_models",
     "create_missing_raw_tables",
     "discover_models",
+    "exception_count",
     "history_spec",
     "raw_tables",
     "report",

@@ -36,6 +36,7 @@ REPORTS: dict[str, Report] = {
         Report("wip_trend", "rpt_wip_trend", None, "WIP outstanding trend (month ends)"),
         Report("kpis", "rpt_kpis", None, "KPIs (trailing 90 days)", transpose_by="source_system"),
         Report("top_overdue", "rpt_top_overdue_clients", None, "Top overdue clients (> 30 days past due)", True),
+        Report("exceptions", "rpt_exceptions", None, "Exceptions (invoices whose vendor figures disagree)"),
     )
 }
 """Report name -> :class:`Report`, in the order ``arwip report --help`` lists them."""

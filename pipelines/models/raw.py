@@ -1,5 +1,6 @@
 """The raw tables the models read: every vendor's tables (:attr:`sources._vendor.Vendor.tables`), its
-soft-deletes table and the ``*_history`` versions tables, created empty when a sync has not loaded them yet.
+soft-deletes, entity-status and quarantine tables and the ``*_history`` versions tables, created empty when a
+sync has not loaded them yet.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import pyarrow as pa
 from sources import registry
 from sources._arrow import TableSpec
 from sources._deletions import DELETIONS
+from sources._incremental import QUARANTINE
+from sources._vendor import ENTITY_STATUS
 
 LOAD_ID = "_dlt_load_id"
 """dlt's column naming the load of each row (the Arrow tables get it, see :func:`pipelines.warehouse.make_pipeline`)."""
@@ -32,10 +35,13 @@ def history_spec(spec: TableSpec) -> TableSpec:
 
 
 def raw_tables() -> tuple[tuple[str, TableSpec], ...]:
-    """Every raw table the models read, as (schema, spec): each registered vendor's tables and its
-    ``deletions`` (soft deletes, :data:`sources._deletions.DELETIONS`), each table followed by its
+    """Every raw table the models read, as (schema, spec): each registered vendor's tables, its
+    ``deletions`` (soft deletes, :data:`sources._deletions.DELETIONS`), its ``entity_status`` (whether each
+    optional entity was available, :data:`sources._vendor.ENTITY_STATUS`) and its ``quarantine``
+    (:data:`sources._incremental.QUARANTINE`, which the data tests read), each table followed by its
     ``<table>_history`` when its spec keeps history. Missing ones are created empty."""
-    pairs = [(v.name, spec) for v in registry.vendors() for spec in (*v.tables, DELETIONS)]
+    specs = (DELETIONS, ENTITY_STATUS, QUARANTINE)
+    pairs = [(v.name, spec) for v in registry.vendors() for spec in (*v.tables, *specs)]
     return tuple(
         pair
         for schema, spec in pairs

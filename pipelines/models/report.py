@@ -125,6 +125,12 @@ def report_sql(name: str, as_of: date, by_client: bool = False, config: ReportCo
     return tree.sql(dialect="duckdb", comments=False)
 
 
+def exception_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many invoices ``reports.rpt_exceptions`` lists today (vendor figures that disagree, e.g. an iinsight
+    invoice's payable against its total minus payments; ``arwip report exceptions`` lists them)."""
+    return int(con.execute("select count(*) from reports.rpt_exceptions").fetchall()[0][0])
+
+
 def report(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -143,7 +149,8 @@ def report(
     ``source_system, invoice_id, invoice_number, client_name`` (text), ``invoice_date, due_date`` (date),
     ``open_amount`` (decimal(18,2)), ``days_past_due`` (int32, as_of - due date, or invoice date when there is
     none or with the invoice-date basis), ``aging_bucket`` (default ``current``, ``1-30``, ``31-60``,
-    ``61-90``, ``91+``).
+    ``61-90``, ``91+``), ``open_amount_basis`` (``payments``: total minus payments; ``vendor_payable``: the
+    vendor's open amount, for iinsight when its payments cannot be read).
 
     ``"wip"`` (WIP outstanding), one row per unbilled piece of work, oldest first (``age_days`` desc):
     ``source_system, wip_id, client_name, job, wip_type`` (text), ``logged_date`` (date),
@@ -168,6 +175,11 @@ def report(
     ``"top_overdue"``: the 10 clients owing most more than 30 days past due: ``overdue_rank`` (int32),
     ``client_name``, ``overdue_amount`` (decimal(18,2)), ``overdue_invoice_count, oldest_days_past_due``
     (int32), ``open_amount`` (decimal(18,2)).
+
+    ``"exceptions"``: invoices whose vendor figures disagree today (dated on or before ``as_of``), largest
+    difference first: ``source_system, invoice_id, invoice_number, client_name`` (text), ``invoice_date``
+    (date), ``total_amount, paid_amount, open_amount, vendor_open_amount, difference`` (decimal(18,2)),
+    ``exception`` (text); see ``sql/reports/rpt_exceptions.sql``.
 
     Only reads: works on a read-only connection. Needs the views of :func:`build_models`.
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources import DltResource
 
-from sources._deletions import DELETIONS, deletion_rows
+from sources._deletions import deletion_rows, deletions_table
 from sources._http import BadPayload, HttpSettings, RequestStats, Session
 from sources._incremental import children, emit, parse_start_date, unreadable
 from sources._vendor import guarded, why_unavailable
@@ -128,10 +128,8 @@ def _deletions(
         else:
             deleted[row["guid"]] = row["deleted_at"]
     if rows:
-        key = DELETIONS.primary_key
-        hints = dlt.mark.make_hints(table_name="deletions", write_disposition="merge", primary_key=key)
         stats.deleted += len(vanished)
-        yield dlt.mark.with_hints(DELETIONS.to_arrow(rows).table, hints, create_table_variant=True)
+        yield deletions_table(rows)
 
 
 def _millis(column: Any) -> list[int]:

@@ -1,18 +1,21 @@
-"""iinsight API: password-grant login with rotating refresh tokens, page-number paging of invoices.
+"""iinsight API: password-grant login with rotating refresh tokens, page-number paging of the status lists
+(invoices, payments) and of billings.
 
-Implements iinsight.md §2 (``/auth/login``, ``/auth/refresh``) and §4 / seed 004 (``/api1/invoices``,
-``/api2/invoices``: ``modified_since``, ``page`` from 1, at most 100 rows, an empty page ends).
+Implements iinsight.md §2 (``/auth/login``, ``/auth/refresh``), §4 / seed 004 and §5 (``/api{1,2}/invoices``,
+``/api{1,2}/payments``: ``modified_since``, ``page`` from 1, at most 100 rows, an empty page ends) and §7
+(``/api1/billings``: ``page``, ``limit`` up to 1000, ``query`` and ``sort`` as JSON, ``{"status", "data"}``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from sources._arrow import parse_instant
 from sources._http import ApiClient, BadPayload, ConfigError, HttpSettings, RequestStats, SourceError, TokenAuth
@@ -78,8 +81,9 @@ def iinsight_client(
     )
 
 
-async def invoice_pages(
+async def list_pages(
     client: ApiClient,
+    listing: settings.StatusList,
     api_version: int,
     status: str,
     since: datetime,
@@ -87,7 +91,7 @@ async def invoice_pages(
     window: int,
     moved_since: datetime | None = None,
 ) -> AsyncIterator[Page]:
-    """Pages of invoices with ``status`` modified since ``since``, in page order.
+    """Pages of ``listing`` (invoices, payments) with ``status`` modified since ``since``, in page order.
 
     Fetches page 1, then ``window`` pages at a time concurrently. The first page shorter than 100 rows is
     the last; pages after it that still hold rows mean rows moved while we paged (the caller re-scans
@@ -98,11 +102,13 @@ async def invoice_pages(
     having shifted others past a page seam: given ``moved_since``, and unless the cap is ``since`` anyway, one
     more page, of the rows changed since then, follows, so the caller sees any move (or, unreadable too, it
     caps the watermark at ``since``).
+
+    Raises:
+        EndpointUnavailable: the endpoint answers 403/404/405/501 (an optional listing, e.g. payments).
+        SourceError: an answer that is not a JSON array.
     """
-    params: dict[str, Any] = {"status": status}
-    if api_version == 1:
-        params["satus"] = status  # the v1 docs spell the parameter so; send both spellings
-    path = settings.INVOICES_PATH[api_version]
+    params = listing.params(api_version, status)
+    path = listing.path(api_version)
 
     async def page(n: int, changed: datetime = since) -> Page:
         query = {**params, "modified_since": isoformat(changed), "page": n}
@@ -151,3 +157,55 @@ def _stamps(rows: list[Any]) -> Iterator[datetime]:
     for row in rows:
         with contextlib.suppress(AttributeError, TypeError, ValueError):
             yield parse_instant(row.get("last_update_utc"))
+
+
+async def billing_pages(
+    client: ApiClient,
+    tally: RequestStats,
+    limit: int,
+    window: int,
+    query: dict[str, list[str]] | None = None,
+    sort: dict[str, str] | None = None,
+    expected: int | None = None,
+    stop: Callable[[list[dict[str, Any]]], bool] | None = None,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Pages 1, 2, … of ``/api1/billings`` (``limit`` rows each; ``query`` and ``sort`` sent as JSON, CONTRACT.md
+    "iinsight billings"), in page order: the rows of each page's ``data``.
+
+    Ends after the first page shorter than ``limit`` or, given ``stop``, after the first page it is true of.
+    ``expected``: how many pages the caller expects (the last one short): that many are fetched at once (at
+    most ``window``), then ``window`` at a time; without it page 1 comes alone first.
+
+    Raises:
+        EndpointUnavailable: the endpoint answers 403/404/405/501; BadPayload: an answer that is not JSON;
+        SourceError: JSON that is not ``{"status": true, "data": [...]}``.
+    """
+    params: dict[str, Any] = {"limit": limit}
+    if query is not None:
+        params["query"] = orjson.dumps(query).decode()
+    if sort is not None:
+        params["sort"] = orjson.dumps(sort).decode()
+    path = settings.BILLINGS_PATH
+
+    async def page(n: int) -> list[dict[str, Any]]:
+        body = await client.request("GET", path, params={**params, "page": n}, tally=tally)
+        rows = body.get("data") if isinstance(body, dict) and body.get("status") in (True, "true") else None
+        if not isinstance(rows, list):
+            raise SourceError(f"iinsight: {path} page {n} is not {{'status': true, 'data': [...]}}: {str(body)[:200]}")
+        return rows
+
+    def ahead(fetched: int) -> int:
+        if expected is not None and fetched < expected:
+            return min(window, expected - fetched)
+        return window if fetched else 1
+
+    fetched = 0
+    while True:
+        n = ahead(fetched)
+        pages = await asyncio.gather(*(page(p) for p in range(fetched + 1, fetched + 1 + n)))
+        fetched += n
+        for rows in pages:
+            if rows:
+                yield rows
+            if len(rows) < limit or (stop is not None and stop(rows)):
+                return

@@ -1,6 +1,7 @@
 -- materialized: table
 -- Every version of every invoice (SCD2), one row per (source_system, invoice_id, valid_from): the columns
--- of fct_invoices as the invoice was in that version (status, dates, amounts; no is_deleted), where
+-- of fct_invoices as the invoice was in that version (status, dates, amounts; no is_deleted; is_open_from_payments
+-- and open_amount_basis are today's, for every version), where
 --   counts_toward_ar: by the version's status only (not cancelled / draft, not voided / reversed);
 --   deleted_at: when the invoice was found deleted (`<source>.deletions`: when our sync saw it vanish; null
 --     when not deleted or back again; the same on every version). As of day D it is out of AR when
@@ -21,6 +22,10 @@ int_iinsight__invoice_versions as (
     select * from facts.int_iinsight__invoice_versions
 ),
 
+int_iinsight__availability as (
+    select * from facts.int_iinsight__availability
+),
+
 aiwyn_versions as (
     select
         'aiwyn' as source_system,
@@ -39,7 +44,8 @@ aiwyn_versions as (
         valid_from,
         valid_to,
         version_number,
-        is_current
+        is_current,
+        'payments' as open_amount_basis
     from int_aiwyn__invoice_versions
 ),
 
@@ -55,14 +61,17 @@ iinsight_versions as (
         cast(null as varchar) as currency,
         cast(total_amount as decimal(18, 2)) as total_amount,
         cast(amount_payable as decimal(18, 2)) as vendor_open_amount,
-        false as is_open_from_payments,
+        int_iinsight__availability.has_payments as is_open_from_payments,
         invoice_status not in ('VOIDED', 'REVERSED') as counts_toward_ar,
         deleted_at,
         valid_from,
         valid_to,
         version_number,
-        is_current
+        is_current,
+        case when int_iinsight__availability.has_payments then 'payments' else 'vendor_payable' end
+            as open_amount_basis
     from int_iinsight__invoice_versions
+    cross join int_iinsight__availability
 ),
 
 final as (

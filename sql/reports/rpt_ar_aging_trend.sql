@@ -6,8 +6,8 @@
 --     pipelines.models.report() sets the `as_of` CTE of rpt_month_ends to a fixed date.
 --   Each snapshot is computed exactly as rpt_ar_aging as of snapshot_date: every invoice in the version
 --   valid at the end of that day, dated on or before it, counting toward AR and not deleted by then;
---   open_amount = total minus CONFIRMED payments dated on or before it and not deleted by then (Aiwyn) or
---   the version's payable (iinsight); left out when 0;
+--   open_amount = total minus the confirmed payments dated on or before it that still counted then (not
+--   deleted, not voided) or the version's payable (iinsight without payments); left out when 0;
 --   days past due and bucket as in rpt_invoices_as_of (configured buckets and basis).
 --   open_amount: sum over the group, DECIMAL(18,2); invoice_count: open invoices in the group;
 --   bucket_order: the bucket's position (1 = current).
@@ -59,9 +59,9 @@ ar_versions as (
 ),
 
 -- what confirmed payments change in what an invoice has been paid: + the amount on the payment date and,
--- for a payment deleted later, - the amount on the UTC date of its deletion (as of a date D it counts while
--- deleted_at >= D + 1 day, i.e. on the days before that date); one deleted on or before its payment date
--- never counts
+-- for a payment that stopped counting later (deleted, or an iinsight payment voided), - the amount on the UTC
+-- date it stopped (as of a date D it counts while counts_until >= D + 1 day, i.e. on the days before that
+-- date); one that stopped on or before its payment date never counts
 payment_changes as (
     select
         source_system,
@@ -71,17 +71,17 @@ payment_changes as (
     from fct_payments
     where is_confirmed
         and invoice_id is not null
-        and (deleted_at is null or cast(deleted_at at time zone 'UTC' as date) > payment_date)
+        and (counts_until is null or cast(counts_until at time zone 'UTC' as date) > payment_date)
     union all
     select
         source_system,
         invoice_id,
-        cast(deleted_at at time zone 'UTC' as date) as change_date,
+        cast(counts_until at time zone 'UTC' as date) as change_date,
         0 - payment_amount as paid_change
     from fct_payments
     where is_confirmed
         and invoice_id is not null
-        and cast(deleted_at at time zone 'UTC' as date) > payment_date
+        and cast(counts_until at time zone 'UTC' as date) > payment_date
 ),
 
 payment_days as (
@@ -122,8 +122,9 @@ payment_steps as (
     group by source_system, invoice_id
 ),
 
--- each version with each payment step (Aiwyn: open = total - paid; an invoice without payments has one
--- step, nothing paid, forever), or alone (iinsight: the version's payable); only the pieces that are open
+-- each version with each payment step (open = total - paid; an invoice without payments has one step,
+-- nothing paid, forever), or alone (the version's payable, when iinsight's payments cannot be read); only the
+-- pieces that are open
 open_pieces as (
     select
         ar_versions.source_system,

@@ -5,9 +5,12 @@
 --     end of as_of_date (fct_invoice_versions: the change must be before as_of_date + 1 day, 00:00 UTC).
 --   counts_toward_ar: the version's (by status), and false once the invoice is soft-deleted by the end of
 --     as_of_date (deleted_at < as_of_date + 1 day); a deleted invoice stays listed, out of AR.
---   paid_amount: CONFIRMED payments dated on or before as_of_date and not deleted by its end (Aiwyn; null
---     for iinsight).
---   open_amount: total_amount - paid_amount (Aiwyn), or the version's `total_amount_payable` (iinsight).
+--   paid_amount: confirmed payments dated on or before as_of_date that still counted at its end (not deleted,
+--     not voided by then: fct_payments.counts_until) (Aiwyn, and iinsight when its payments can be read;
+--     null for an iinsight invoice whose open amount is the vendor's payable).
+--   open_amount: total_amount - paid_amount, or the version's `total_amount_payable` when the invoice's
+--     open_amount_basis is 'vendor_payable' (iinsight payments unavailable).
+--   open_amount_basis: 'payments' or 'vendor_payable' (fct_invoice_versions).
 --   days_past_due: as_of_date - due_date (invoice_date when there is no due date), or as_of_date -
 --     invoice_date when reports.report_settings.aging_basis = 'invoice_date'.
 --   aging_bucket / bucket_order: the row of reports.aging_buckets (configured thresholds) holding
@@ -52,7 +55,7 @@ payments_to_date as (
     where fct_payments.is_confirmed
         and fct_payments.invoice_id is not null
         and fct_payments.payment_date <= as_of_end.as_of_date
-        and (fct_payments.deleted_at is null or fct_payments.deleted_at >= as_of_end.valid_at)
+        and (fct_payments.counts_until is null or fct_payments.counts_until >= as_of_end.valid_at)
     group by fct_payments.source_system, fct_payments.invoice_id
 ),
 
@@ -68,6 +71,7 @@ versions_as_of as (
         fct_invoice_versions.total_amount,
         fct_invoice_versions.vendor_open_amount,
         fct_invoice_versions.is_open_from_payments,
+        fct_invoice_versions.open_amount_basis,
         fct_invoice_versions.counts_toward_ar
         and (fct_invoice_versions.deleted_at is null or fct_invoice_versions.deleted_at >= as_of_end.valid_at)
             as counts_toward_ar,
@@ -96,6 +100,7 @@ invoices_to_date as (
                 then versions_as_of.total_amount - coalesce(payments_to_date.paid_amount, 0)
             else versions_as_of.vendor_open_amount
         end as open_amount,
+        versions_as_of.open_amount_basis,
         versions_as_of.counts_toward_ar,
         versions_as_of.as_of_date - case
             when report_settings.aging_basis = 'invoice_date' then versions_as_of.invoice_date
@@ -123,7 +128,8 @@ final as (
         invoices_to_date.counts_toward_ar,
         cast(invoices_to_date.days_past_due as integer) as days_past_due,
         aging_buckets.bucket_label as aging_bucket,
-        aging_buckets.bucket_order
+        aging_buckets.bucket_order,
+        invoices_to_date.open_amount_basis
     from invoices_to_date
     left join aging_buckets
         on (aging_buckets.min_days is null or invoices_to_date.days_past_due >= aging_buckets.min_days)

@@ -3,7 +3,8 @@
 -- loaded, one row per (invoice_id, updated_at), with exactly these columns (pipelines.models.history_model);
 -- its `is_deleted` / `deleted_at` are the deletion state today (deletions keep no history).
 -- versions in facts.int_iinsight__invoice_versions by invoice_id
--- `amount_payable` (`total_amount_payable`) is what is still owed today; there is no payments table yet.
+-- `amount_payable` (`total_amount_payable`) is what the vendor says is still owed today: the open amount when
+-- payments cannot be read (fct_invoices.open_amount_basis), else a cross-check (reports.rpt_exceptions).
 -- The only join: `is_deleted` / `deleted_at` from the soft deletes in `iinsight.deletions` (entity 'invoices'):
 -- an invoice that vanished from iinsight's full id list (`arwip sync --reconcile`; on API v1 also a reversed
 -- invoice, since v1 lists only active and voided ones); a row whose `deleted_at` is null means it came back.

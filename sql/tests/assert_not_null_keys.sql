@@ -36,6 +36,14 @@ null_keys as (
     from staging.stg_iinsight__invoice_items
     where invoice_id is null or item_number is null
     union all
+    select 'staging.stg_iinsight__payments', count(*)
+    from staging.stg_iinsight__payments
+    where payment_id is null
+    union all
+    select 'staging.stg_iinsight__billings', count(*)
+    from staging.stg_iinsight__billings
+    where billing_id is null
+    union all
     select 'facts.fct_invoices', count(*)
     from facts.fct_invoices
     where source_system is null or invoice_id is null

@@ -1,6 +1,6 @@
 -- Data test: every invoice open today (computed from the facts: counts toward AR, so not soft-deleted, dated
--- on or before today, total minus confirmed payments dated on or before today and not deleted, or iinsight's
--- payable, not 0) is in exactly one row of rpt_ar_aging, whose aging_bucket is one of reports.aging_buckets.
+-- on or before today, total minus confirmed payments dated on or before today and still counting (not
+-- deleted, not voided), or iinsight's payable when its payments cannot be read, not 0) is in exactly one row of rpt_ar_aging, whose aging_bucket is one of reports.aging_buckets.
 -- Returns source_system, invoice_id, report_rows, bucketed_rows, message.
 
 with
@@ -33,7 +33,7 @@ paid as (
     from fct_payments
     cross join today
     where fct_payments.is_confirmed
-        and not fct_payments.is_deleted
+        and fct_payments.counts_until is null
         and fct_payments.invoice_id is not null
         and fct_payments.payment_date <= today.as_of_date
     group by fct_payments.source_system, fct_payments.invoice_id

@@ -1,9 +1,9 @@
 -- Data test: the reports (as of today) add up to the facts. Returns one row per check that fails: check_name,
 -- expected (from the facts or the detail report), actual (from the report), message.
 --   ar_aging: sum of rpt_ar_aging.open_amount = the open amounts computed directly from fct_invoices (today's
---     rows) and fct_payments (confirmed, not deleted, dated on or before today), for invoices counting toward
---     AR (so not soft-deleted) dated on or before today. It compares the history-based report (deletions by
---     date) with the current tables (deletions by flag).
+--     rows) and fct_payments (confirmed, still counting: not deleted nor voided, dated on or before today),
+--     for invoices counting toward AR (so not soft-deleted) dated on or before today. It compares the
+--     history-based report (deletions and voids by date) with the current tables (by flag).
 --   ar_aging_by_client: sum of rpt_ar_aging_by_client.total = sum of rpt_ar_aging.open_amount.
 --   wip_outstanding: sum of rpt_wip_outstanding.outstanding_amount = sum of fct_wip.outstanding_amount > 0
 --     logged on or before today (fct_wip has no soft-deleted WIP).
@@ -37,7 +37,7 @@ paid as (
     from fct_payments
     cross join today
     where fct_payments.is_confirmed
-        and not fct_payments.is_deleted
+        and fct_payments.counts_until is null
         and fct_payments.invoice_id is not null
         and fct_payments.payment_date <= today.as_of_date
     group by fct_payments.source_system, fct_payments.invoice_id

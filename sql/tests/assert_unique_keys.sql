@@ -44,6 +44,16 @@ duplicates as (
     group by invoice_id, item_number
     having count(*) > 1
     union all
+    select 'staging.stg_iinsight__payments', payment_id, count(*)
+    from staging.stg_iinsight__payments
+    group by payment_id
+    having count(*) > 1
+    union all
+    select 'staging.stg_iinsight__billings', billing_id, count(*)
+    from staging.stg_iinsight__billings
+    group by billing_id
+    having count(*) > 1
+    union all
     select 'facts.fct_invoices', source_system || '/' || invoice_id, count(*)
     from facts.fct_invoices
     group by source_system, invoice_id
@@ -77,6 +87,11 @@ duplicates as (
     select 'reports.rpt_wip_outstanding', source_system || '/' || wip_id, count(*)
     from reports.rpt_wip_outstanding
     group by source_system, wip_id
+    having count(*) > 1
+    union all
+    select 'reports.rpt_exceptions', source_system || '/' || invoice_id, count(*)
+    from reports.rpt_exceptions
+    group by source_system, invoice_id
     having count(*) > 1
 )
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from simulators import Firm
 from simulators.data import Truth
+from tests.sources import iinsight_truth
 
 Key = tuple[str, ...]
 
@@ -88,6 +89,10 @@ CHECKS: tuple[TableCheck, ...] = (
     # v1 items have no id: the warehouse numbers them per invoice (item_no), the API orders them by cost_id
     TableCheck("iinsight_invoice_items", "iinsight.invoice_items", ("invoice_id", "item_no"), None,
                ("invoices", "invoice_id")),
+    TableCheck("iinsight_payments", "iinsight.payments", ("payment_id",), "last_update_utc",
+               ("payments", "payment_id"), "iinsight.payments_history"),
+    # billings have no change timestamp: none is ever "in flight"
+    TableCheck("iinsight_billings", "iinsight.billings", ("id",), None, ("billings", "id")),
 )
 
 
@@ -245,8 +250,16 @@ def _warehouse_rows(con: duckdb.DuckDBPyConnection, check: TableCheck) -> list[d
 
 
 def _truth_rows(truth: Truth, check: TableCheck, iinsight_api_version: int) -> list[dict[str, Any]]:
+    """The truth's rows as the API shows them: iinsight payment amounts signed as the API version shows them,
+    billings' ``reference_date`` the work day at 12:00 UTC."""
     rows = truth[check.truth].to_pylist()
-    if check.truth.startswith("iinsight_") and iinsight_api_version == 1:
+    if check.truth == "iinsight_payments":
+        for row in rows:
+            row["amount"] = row["v1_amount"] if iinsight_api_version == 1 else -row["amount"]
+    if check.truth == "iinsight_billings":
+        for row in rows:
+            row["reference_date"] = datetime.combine(row["reference_date"], time(12), UTC)
+    if check.truth in ("iinsight_invoices", "iinsight_invoice_items") and iinsight_api_version == 1:
         # v1 lists active and voided invoices only: a reversed invoice is not there to be loaded
         reversed_ids = {r["invoice_id"] for r in truth.iinsight_invoices.to_pylist() if r["status"] == "REVERSED"}
         rows = [r for r in rows if r["invoice_id"] not in reversed_ids]
@@ -356,7 +369,8 @@ ReportRows = dict[tuple[str, str], tuple[Decimal, int, str]]
 
 
 def expected_aging(truth: Truth, as_of: date) -> ReportRows:
-    """AR aging from the truth (README "Reports"): (source, invoice id) -> (open amount, days past due, bucket)."""
+    """AR aging from the truth (README "Reports"): (source, invoice id) -> (open amount, days past due, bucket);
+    an iinsight invoice owes its total minus its payments (``tests/sources/iinsight_truth.py``)."""
     paid: dict[Any, Decimal] = {}
     for p in truth.aiwyn_payments.to_pylist():
         if p["status"] == "CONFIRMED" and p["invoice_id"] is not None and _day(p["payment_date"]) <= as_of:
@@ -369,17 +383,20 @@ def expected_aging(truth: Truth, as_of: date) -> ReportRows:
         if open_amount != 0:
             days = (as_of - _day(inv["due_date"] or inv["invoice_date"])).days
             out[("aiwyn", str(inv["id"]))] = (open_amount, days, bucket(days))
-    for inv in truth.iinsight_invoices.to_pylist():
-        if inv["status"] in ("VOIDED", "REVERSED") or inv["date_of_invoice"] > as_of:
-            continue
-        if inv["total_amount_payable"] != 0:
+    invoices = truth.iinsight_invoices.to_pylist()
+    open_amounts = iinsight_truth.expected_aging(invoices, truth.iinsight_payments.to_pylist(), as_of)
+    for inv in invoices:
+        amount = open_amounts.get(str(inv["invoice_id"]))
+        if amount is not None:
             days = (as_of - (inv["due_date"] or inv["date_of_invoice"])).days
-            out[("iinsight", str(inv["invoice_id"]))] = (inv["total_amount_payable"], days, bucket(days))
+            out[("iinsight", str(inv["invoice_id"]))] = (amount, days, bucket(days))
     return out
 
 
-def expected_wip(truth: Truth, as_of: date) -> ReportRows:
-    """WIP outstanding from the truth (README "Reports"): (source, wip id) -> (outstanding, age days, bucket)."""
+def expected_wip(truth: Truth, as_of: date, held: set[str]) -> ReportRows:
+    """WIP outstanding from the truth (README "Reports"): (source, wip id) -> (outstanding, age days, bucket);
+    iinsight billings by ``tests/sources/iinsight_truth.py``; ``held``: the iinsight invoice ids the warehouse
+    holds (a billing on another invoice counts as billed)."""
     out: ReportRows = {}
     for w in truth.aiwyn_wip.to_pylist():
         logged = _day(w["logged_date"])
@@ -394,6 +411,11 @@ def expected_wip(truth: Truth, as_of: date) -> ReportRows:
         if n["nrb_total_after_markup"] > 0:
             age = (as_of - created).days
             out[("aimsio", str(n["nrb_guid"]))] = (n["nrb_total_after_markup"], age, bucket(age))
+    invoices = {i["invoice_id"]: i for i in truth.iinsight_invoices.to_pylist() if str(i["invoice_id"]) in held}
+    billings = iinsight_truth.expected_wip(truth.iinsight_billings.to_pylist(), invoices, as_of)
+    for ident, (_, logged, amount) in billings.items():
+        age = (as_of - logged).days
+        out[("iinsight", ident)] = (amount, age, bucket(age))
     return out
 
 
@@ -465,9 +487,12 @@ def reconcile(
         if reports:
             from pipelines.models import report
 
+            loaded: set[str] = set()
+            if _relation_exists(con, "iinsight.invoices"):
+                loaded = {r[0] for r in con.sql("SELECT invoice_id FROM iinsight.invoices").fetchall()}
             for name, expected, id_column, amount, days in (
                 ("aging", expected_aging(truth, day), "invoice_id", "open_amount", "days_past_due"),
-                ("wip", expected_wip(truth, day), "wip_id", "outstanding_amount", "age_days"),
+                ("wip", expected_wip(truth, day, loaded), "wip_id", "outstanding_amount", "age_days"),
             ):
                 actual = report(con, name, day)
                 actual = actual.filter(pa.array([s in wanted for s in actual["source_system"].to_pylist()],

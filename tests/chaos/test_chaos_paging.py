@@ -51,10 +51,23 @@ def _bill_wip(firm: Firm):
 
 
 def _pay_invoice(firm: Firm):
+    """Pay an iinsight invoice in full as iinsight records it: a payment of what was payable, and the invoice's
+    payable 0, both stamped now."""
+
+    def pay(con, t, invoice_id):
+        con.execute(
+            "INSERT INTO iinsight_payments (payment_id, payment_number, invoice_id, transaction_date, amount, "
+            "v1_negative, paid_by, reference_number, card_type, bank, branch, bill_to_id, type, notes, status, "
+            "last_update_utc) SELECT (SELECT coalesce(max(payment_id), 0) + 1 FROM iinsight_payments), "
+            "invoice_number || '-PX', invoice_id, CAST(? AS DATE), total_amount_payable, false, 'test', 'RCPT-X', "
+            "'', '', '', company_id, 'EFT', '', 'ACTIVE', ? FROM iinsight_invoices WHERE invoice_id = ?",
+            [t, t, invoice_id],
+        )
+        con.execute("UPDATE iinsight_invoices SET total_amount_payable = 0, last_update_utc = ? WHERE invoice_id = ?",
+                    [t, invoice_id])
+
     def change(row):
-        firm.write(lambda con, t: con.execute(
-            "UPDATE iinsight_invoices SET total_amount_payable = 0, last_update_utc = ? WHERE invoice_id = ?",
-            [t, int(row["invoice_id"])]).fetchall())
+        firm.write(lambda con, t: pay(con, t, int(row["invoice_id"])))
         change.id = row["invoice_id"]
 
     return change

@@ -31,9 +31,11 @@ from pipelines.demo import run_demo
 from pipelines.models import report
 from pipelines.sync import SourceRun, sync
 from simulators import Firm, FirmSize, Truth
+from tests.sources import iinsight_truth
 
 # big enough to fill every aging bucket of both reports, small enough for Aimsio's 10 requests a second
-DEMO_SIZE = FirmSize(clients=6, wip=400, aiwyn_invoices=120, nrbs=12, job_orders=4, iinsight_invoices=120)
+DEMO_SIZE = FirmSize(clients=6, wip=400, aiwyn_invoices=120, nrbs=12, job_orders=4, iinsight_invoices=120,
+                     iinsight_payments=80, iinsight_billings=240)
 SEED = 5  # seed 6 would hit the v1 reversal blind spot (see test_iinsight.py)
 AGING_COLUMNS = [
     "source_system",
@@ -45,6 +47,7 @@ AGING_COLUMNS = [
     "open_amount",
     "days_past_due",
     "aging_bucket",
+    "open_amount_basis",
 ]
 WIP_COLUMNS = [
     "source_system",
@@ -77,6 +80,7 @@ class Demo:
     runs: list[list[SourceRun]]
     progress: str
     reports: str
+    before: Truth  # the truth the first sync read (before the activity)
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +89,16 @@ def demo(tmp_path_factory) -> Demo:
     db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     firms: list[Firm] = []
     runs: list[list[SourceRun]] = []
+    before: list[Truth] = []
 
     class RecordedFirm(Firm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             firms.append(self)
+
+        def activity(self, *args: Any, **kwargs: Any) -> dict[str, dict[str, int]]:
+            before.append(self.truth())
+            return super().activity(*args, **kwargs)
 
     def recorded_sync(path: Path, sources: list[str] | None, reconcile: bool = False) -> list[SourceRun]:
         runs.append(sync(path, sources, reconcile=reconcile))
@@ -107,8 +116,8 @@ def demo(tmp_path_factory) -> Demo:
             sync=recorded_sync,
             **cli_hooks(),
         )
-    assert len(firms) == 1 and len(runs) == 2
-    return Demo(db, firms[0], runs, progress.getvalue(), reports.getvalue())
+    assert len(firms) == 1 and len(runs) == 2 and len(before) == 1
+    return Demo(db, firms[0], runs, progress.getvalue(), reports.getvalue(), before[0])
 
 
 def cli_hooks() -> dict[str, Any]:
@@ -131,7 +140,8 @@ def bucket(days: int) -> str:
 
 
 def expected_aging(truth: Truth, day: date) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """(source_system, invoice_id) → (client, invoice date, due date, open amount, days past due, bucket)."""
+    """(source_system, invoice_id) → (client, invoice date, due date, open amount, days past due, bucket); an
+    iinsight invoice owes its total minus its payments (``iinsight_truth``)."""
     paid: dict[int, Decimal] = defaultdict(Decimal)
     for p in truth.aiwyn_payments.to_pylist():
         if p["status"] == "CONFIRMED" and p["invoice_id"] is not None and utc_date(p["payment_date"]) <= day:
@@ -148,14 +158,23 @@ def expected_aging(truth: Truth, day: date) -> dict[tuple[str, str], tuple[Any, 
         if i["status"] not in ("CANCELLED", "DRAFT"):
             due = utc_date(i["due_date"]) if i["due_date"] else None
             add("aiwyn", i["id"], i["client_name"], utc_date(i["invoice_date"]), due, i["total_amount"] - paid[i["id"]])
-    for i in truth.iinsight_invoices.to_pylist():
-        if i["status"] == "ACTIVE":  # not VOIDED, not REVERSED
-            add("iinsight", i["invoice_id"], i["to"], i["date_of_invoice"], i["due_date"], i["total_amount_payable"])
+    invoices = truth.iinsight_invoices.to_pylist()
+    open_amounts = iinsight_truth.expected_aging(invoices, truth.iinsight_payments.to_pylist(), day)
+    for i in invoices:
+        amount = open_amounts.get(str(i["invoice_id"]))  # active (not VOIDED, not REVERSED), dated by then, open
+        if amount is not None:
+            add("iinsight", i["invoice_id"], i["to"], i["date_of_invoice"], i["due_date"], amount)
     return rows
 
 
-def expected_wip(truth: Truth, day: date) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """(source_system, wip_id) → (client, logged date, outstanding amount, age in days, bucket)."""
+def loaded_invoices(*truths: Truth) -> dict[int, dict[str, Any]]:
+    """The iinsight invoices the demo's syncs loaded (API v1 lists active and voided ones), by id."""
+    return {i["invoice_id"]: i for t in truths for i in t.iinsight_invoices.to_pylist() if i["status"] != "REVERSED"}
+
+
+def expected_wip(truth: Truth, day: date, before: Truth) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """(source_system, wip_id) → (client, logged date, outstanding amount, age in days, bucket); iinsight billings
+    by ``iinsight_truth`` (``before``: the truth of the first sync, whose invoices were loaded too)."""
     rows: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def add(source: str, ident: Any, client: str | None, logged: date, amount: Decimal) -> None:
@@ -177,6 +196,9 @@ def expected_wip(truth: Truth, day: date) -> dict[tuple[str, str], tuple[Any, ..
                 utc_date(n["nrb_created_at"]),
                 n["nrb_total_after_markup"],
             )
+    billings = iinsight_truth.expected_wip(truth.iinsight_billings.to_pylist(), loaded_invoices(before, truth), day)
+    for ident, (client, logged, amount) in billings.items():
+        add("iinsight", ident, client, logged, amount)
     return rows
 
 
@@ -249,6 +271,7 @@ def test_ar_aging_equals_the_truth_to_the_cent(demo):
         for r in detail
     }
     assert len(actual) == len(detail)
+    assert {r["open_amount_basis"] for r in detail} == {"payments"}
     assert_same_rows(actual, expected, "AR aging")
     per_source = totals(expected, 3, "source")
     assert {k for k, v in per_source.items() if v} >= {(s, b) for s in ("aiwyn", "iinsight") for b in BUCKETS}
@@ -258,7 +281,7 @@ def test_ar_aging_equals_the_truth_to_the_cent(demo):
 
 def test_wip_outstanding_equals_the_truth_to_the_cent(demo):
     today = datetime.now(UTC).date()
-    expected = expected_wip(demo.firm.truth(), today)
+    expected = expected_wip(demo.firm.truth(), today, demo.before)
     detail = read_report(demo.db, "wip")
     assert list(detail[0]) == WIP_COLUMNS
     actual = {
@@ -274,7 +297,8 @@ def test_wip_outstanding_equals_the_truth_to_the_cent(demo):
     assert len(actual) == len(detail)
     assert_same_rows(actual, expected, "WIP outstanding")
     per_source = totals(expected, 2, "source")
-    assert {s for s, _ in per_source} == {"aiwyn", "aimsio"} and len({b for _, b in per_source}) == len(BUCKETS)
+    assert {s for s, _ in per_source} == {"aiwyn", "aimsio", "iinsight"}
+    assert len({b for _, b in per_source}) == len(BUCKETS)
     assert totals(actual, 2, "source") == per_source
     assert report_by_client(read_report(demo.db, "wip", by_client=True)) == by_client(expected, 2)
 
@@ -339,6 +363,26 @@ def test_report_as_of_a_past_date(demo):
     assert wip_then and all((past - date.fromisoformat(r["logged_date"])).days == r["age_days"] for r in wip_then)
 
 
+def test_iinsight_reports_as_of_a_past_date_equal_the_truth(demo):
+    # the first sync's invoices were as `before` until today's activity; payments and billings are today's
+    # truth (a payment voided today still counted, a billing deleted today was still work in progress)
+    past = datetime.now(UTC).date() - timedelta(days=45)
+    truth = demo.firm.truth()
+    open_then = iinsight_truth.expected_aging(
+        demo.before.iinsight_invoices.to_pylist(), truth.iinsight_payments.to_pylist(), past
+    )
+    aging = {r["invoice_id"]: r["open_amount"] for r in read_report(demo.db, "aging", as_of=past)
+             if r["source_system"] == "iinsight"}
+    assert aging == open_then and len(aging) > 10
+    present = {b["id"] for b in truth.iinsight_billings.to_pylist()}
+    deleted = [b for b in demo.before.iinsight_billings.to_pylist() if b["id"] not in present]
+    billings = truth.iinsight_billings.to_pylist() + deleted
+    wip_then = iinsight_truth.expected_wip(billings, loaded_invoices(demo.before, truth), past)
+    wip = {r["wip_id"]: (r["client_name"], r["logged_date"], r["outstanding_amount"])
+           for r in read_report(demo.db, "wip", as_of=past) if r["source_system"] == "iinsight"}
+    assert wip == wip_then and len(wip) > 10
+
+
 def test_the_demo_runs_for_a_firm_whose_jobs_have_no_end_date(tmp_path):
     # the activity step is what fails; syncing Aiwyn alone keeps the run short (the reports still build)
     run_demo(
@@ -373,6 +417,8 @@ def test_the_arwip_console_script_runs_the_demo(tmp_path):
         "aimsio.nrbs",
         "aimsio.job_orders",
         "iinsight.invoices",
+        "iinsight.payments",
+        "iinsight.billings",
     ):
         assert re.search(rf"{re.escape(resource)}: [\d,]+ rows fetched, [\d,]+ requests", output), resource
     assert "AR aging by client" in output and "WIP outstanding by client" in output

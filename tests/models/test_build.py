@@ -33,12 +33,15 @@ FACTS_AND_REPORTS = [
     "facts.int_aimsio__wip_nrbs",
     "facts.int_aiwyn__invoice_versions",
     "facts.int_aiwyn__wip_versions",
+    "facts.int_iinsight__availability",
+    "facts.int_iinsight__billings",
     "facts.int_iinsight__invoice_versions",
     "facts.fct_invoice_versions",
     "facts.fct_invoices",
     "facts.fct_payments",
     "facts.fct_wip",
     "facts.fct_wip_versions",
+    "reports.rpt_exceptions",
     "reports.rpt_invoices_as_of",
     "reports.rpt_ar_aging",
     "reports.rpt_ar_aging_by_client",
@@ -56,6 +59,7 @@ HISTORY_TABLES = {
     "aiwyn.invoices_history": ("id", "updated_at"),
     "aimsio.nrbs_history": ("nrb_guid", "nrb_updated_at"),
     "iinsight.invoices_history": ("invoice_id", "last_update_utc"),
+    "iinsight.payments_history": ("payment_id", "last_update_utc"),
 }
 
 
@@ -76,7 +80,8 @@ def test_empty_database(tmp_path: Path) -> None:
             ).fetchall()
             assert {c for (c,) in not_null} == {f.name for f in expected if not f.nullable}, spec.name
         for relation in built:
-            rows = 1 if relation == "reports.rpt_kpis" else 0  # the total row, with zeros
+            # the KPIs' total row, with zeros; iinsight's optional entities, never synced: unavailable
+            rows = 1 if relation in ("reports.rpt_kpis", "facts.int_iinsight__availability") else 0
             assert con.sql(f"select count(*) from {relation}").fetchall() == [(rows,)], relation
         for name, summary in ((r.name, r.summary) for r in REPORTS.values()):
             for by_client in (False, True) if summary else (False,):
@@ -243,6 +248,7 @@ def test_history_staging_is_its_model_over_the_history_table() -> None:
         "staging.stg_aiwyn__invoices_history": "stg_aiwyn__invoices.sql",
         "staging.stg_aiwyn__wip_history": "stg_aiwyn__wip.sql",
         "staging.stg_iinsight__invoices_history": "stg_iinsight__invoices.sql",
+        "staging.stg_iinsight__payments_history": "stg_iinsight__payments.sql",
     }
     assert not list((SQL_DIR / "staging").glob("*_history.sql"))
     for i, model in enumerate(models):

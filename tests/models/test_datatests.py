@@ -81,7 +81,7 @@ BREAKAGES: list[tuple[str, Breakage, bool, str, dict]] = [
         ),
         False,
         "assert_payments_have_invoices",
-        {"payment_id": 50, "invoice_id": 9999},
+        {"payment_id": "50", "invoice_id": "9999"},
     ),
     (
         "line item of an unknown invoice",

@@ -23,6 +23,7 @@ AGING_COLUMNS = [
     "open_amount",
     "days_past_due",
     "aging_bucket",
+    "open_amount_basis",
 ]
 WIP_COLUMNS = [
     "source_system",
@@ -70,7 +71,8 @@ def D(text: str) -> Decimal:
 
 
 def expected_aging() -> list[tuple]:
-    """(source, invoice_id, invoice_number, client, invoice_date, due_date, open, days, bucket), report order."""
+    """(source, invoice_id, invoice_number, client, invoice_date, due_date, open, days, bucket, basis), report
+    order. The dataset has no iinsight payments (never synced): iinsight's open amounts are its payables."""
     rows: list[tuple] = []
     aiwyn_open = {31: D("111.00"), 60: D("150.00")}  # 131 - 20 confirmed; 160 - 10 confirmed on AS_OF
     for k in BOUNDARIES:
@@ -85,17 +87,20 @@ def expected_aging() -> list[tuple]:
                 aiwyn_open.get(k, D(f"{100 + k}.00")),
                 k,
                 bucket(k),
+                "payments",
             )
         )
         rows.append(
-            ("iinsight", f"I-{k}", f"N-{k}", "Beta Pty Ltd", day(-k - 14), day(-k), D(f"{500 + k}.00"), k, bucket(k))
-        )
+            ("iinsight", f"I-{k}", f"N-{k}", "Beta Pty Ltd", day(-k - 14), day(-k), D(f"{500 + k}.00"), k, bucket(k),
+             "vendor_payable")
+        )  # fmt: skip
     rows += [
-        ("aiwyn", "2002", "A-2002", "Acme Corp", day(-40), day(-10), D("300.00"), 10, "1-30"),
-        ("aiwyn", "2006", "A-2006", "Acme Corp", day(0), None, D("42.00"), 0, "current"),
-        ("aiwyn", "2007", "A-2007", "Acme Corp", day(-5), day(15), D("75.00"), -15, "current"),
-        ("iinsight", "I-NODUE", "N-I-NODUE", "Beta Pty Ltd", day(-45), None, D("777.00"), 45, "31-60"),
-    ]
+        ("aiwyn", "2002", "A-2002", "Acme Corp", day(-40), day(-10), D("300.00"), 10, "1-30", "payments"),
+        ("aiwyn", "2006", "A-2006", "Acme Corp", day(0), None, D("42.00"), 0, "current", "payments"),
+        ("aiwyn", "2007", "A-2007", "Acme Corp", day(-5), day(15), D("75.00"), -15, "current", "payments"),
+        ("iinsight", "I-NODUE", "N-I-NODUE", "Beta Pty Ltd", day(-45), None, D("777.00"), 45, "31-60",
+         "vendor_payable"),
+    ]  # fmt: skip
     return sorted(rows, key=lambda r: (-r[7], r[3], r[0], r[1]))
 
 
