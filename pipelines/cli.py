@@ -19,6 +19,7 @@ from pipelines.errors import EXIT_FAILED, fail
 from pipelines.models import REPORTS
 from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
+from pipelines.push.cli import push_app
 from pipelines.serve import cli as serve_cli
 from pipelines.sync import SourceRun
 from pipelines.sync import sync as run_sync_pipeline
@@ -274,7 +275,8 @@ def report(
     name: Annotated[
         ReportName,
         typer.Argument(
-            help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, exceptions."
+            help="aging (AR aging), wip (WIP outstanding), their month-end trends, kpis, top_overdue, exceptions, "
+            "client_summary (AR, WIP and DSO per client)."
         ),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date YYYY-MM-DD (default today, UTC).")] = None,
@@ -380,6 +382,7 @@ def demo(
 
 app.command("serve")(serve_cli.serve)
 app.add_typer(serve_cli.subscriptions, name="subscriptions")
+app.add_typer(push_app, name="push")
 
 if __name__ == "__main__":
     app()

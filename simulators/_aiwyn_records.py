@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators._app import Vendor, bearer_token
-from simulators._record_batches import MAX_RECORDS, apply_batch, read_page
+from simulators._record_batches import MAX_RECORDS, NextId, apply_batch, read_page
 from simulators._records import DECODE, ENCODE, RecordsError, RecordTypes
 
 PREFIX = "/api/v1/records"
@@ -138,8 +138,9 @@ def records_routes(vendor: Vendor) -> list[Route]:
             raise RecordsError("TOO_MANY_RECORDS", f"at most {MAX_RECORDS} records a request; got {len(items)}",
                                "records")
         await vendor.db(RecordTypes, firm)
-        results = await vendor.db(firm.write, lambda con, t: apply_batch(con, t, request.method, items, failures),
-                                  False)
+        ids = firm.memo("aiwyn.records.next_id", NextId)
+        results = await vendor.db(firm.write, lambda con, t: apply_batch(con, t, request.method, items, failures,
+                                                                         ids), False)
         await vendor.delay(len(items))
         failed = sum(r["status"] == "FAILED" for r in results)
         if request.method == "DELETE" and not failed:

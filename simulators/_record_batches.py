@@ -85,20 +85,21 @@ def _complete(tdef: TypeDef, attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, keys: set[Key]) -> dict[Key, _Row]:
-    """The stored records of `keys` (one list-parameter scan by systemRef id, the rest of the key in Python)."""
+    """The stored records of `keys` (one semi-join on the systemRef ids, the rest of the key in Python)."""
     if not keys:
         return {}
     rows = con.execute("SELECT id, type, system, system_id, attributes, active, created_at FROM aiwyn_records "
-                       "WHERE list_contains(?::VARCHAR[], system_id)", [sorted({k[2] for k in keys})]).fetchall()
+                       "WHERE system_id IN (SELECT unnest(?::VARCHAR[]))", [sorted({k[2] for k in keys})]).fetchall()
     return {(r[1], r[2], r[3]): _Row(r[0], r[1], r[2], r[3], DECODE.decode(r[4]), r[5], r[6])
             for r in rows if (r[1], r[2], r[3]) in keys}
 
 
 def apply_batch(con: duckdb.DuckDBPyConnection, t: datetime, method: str, items: list[Any],
-                failures: Mapping[str, str | None]) -> list[dict[str, Any]]:
+                failures: Mapping[str, str | None], ids: NextId | None = None) -> list[dict[str, Any]]:
     """Apply `items` (`method` POST / PUT / DELETE) at time `t`; returns the per-record results
     `{"index", "status", "operation", "id", "systemRef", "error"}`. `failures`: systemRef ids to refuse with
-    VALIDATION_ERROR (value: the error's field, None → `systemRef`), the simulator's fault knob."""
+    VALIDATION_ERROR (value: the error's field, None → `systemRef`), the simulator's fault knob. `ids`: the firm's
+    next record id (None: read from the table)."""
     types = RecordTypes.all(con)
     results: list[dict[str, Any]] = []
     parsed: list[tuple[int, TypeDef, Key | None, dict[str, Any]]] = []
@@ -115,7 +116,10 @@ def apply_batch(con: duckdb.DuckDBPyConnection, t: datetime, method: str, items:
         except RecordsError as exc:
             results[index].update(status="FAILED", error=exc.body())
     state = _lookup(con, {key for _, _, key, _ in parsed if key is not None})
-    next_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM aiwyn_records").fetchall()[0][0]
+    ids = ids or NextId()
+    if ids.value is None:
+        ids.value = con.execute("SELECT coalesce(max(id), 0) + 1 FROM aiwyn_records").fetchall()[0][0]
+    next_id = first_new = ids.value
     changed: dict[int, _Row] = {}
     for index, tdef, key, attributes in parsed:
         row = state.get(key) if key is not None else None
@@ -138,18 +142,28 @@ def apply_batch(con: duckdb.DuckDBPyConnection, t: datetime, method: str, items:
         if key is not None:
             state[key] = row
         changed[row.id] = row
+    ids.value = next_id
     if changed:
-        _store(con, t, list(changed.values()))
+        _store(con, t, list(changed.values()), first_new)
     return results
 
 
-def _store(con: duckdb.DuckDBPyConnection, t: datetime, rows: list[_Row]) -> None:
-    """Replace the rows `rows` (by id) with their new state, stamped `t`."""
-    con.execute("DELETE FROM aiwyn_records WHERE list_contains(?::BIGINT[], id)", [[r.id for r in rows]])
-    table = pa.Table.from_pylist([
-        {"id": r.id, "type": r.type, "system": r.system, "system_id": r.system_id,
-         "attributes": ENCODE.encode(r.attributes).decode(), "active": r.active, "created_at": r.created_at,
-         "updated_at": t} for r in rows], _ARROW)
+@dataclass
+class NextId:
+    """The next record id of a firm, read from the table on first use and kept (writes hold the firm's write lock;
+    ids a rolled-back write took are skipped, never reused). One per firm: `firm.memo(..., NextId)`."""
+
+    value: int | None = None
+
+
+def _store(con: duckdb.DuckDBPyConnection, t: datetime, rows: list[_Row], first_new: int) -> None:
+    """Replace the rows `rows` (by id; ids from `first_new` on are new) with their new state, stamped `t`."""
+    stored = [r.id for r in rows if r.id < first_new]
+    if stored:
+        con.execute("DELETE FROM aiwyn_records WHERE id IN (SELECT unnest(?::BIGINT[]))", [stored])
+    table = pa.table([[r.id for r in rows], [r.type for r in rows], [r.system for r in rows],
+                      [r.system_id for r in rows], [ENCODE.encode(r.attributes).decode() for r in rows],
+                      [r.active for r in rows], [r.created_at for r in rows], [t] * len(rows)], schema=_ARROW)
     con.register("_records_batch", table)
     try:
         con.execute(f"INSERT INTO aiwyn_records ({_COLUMNS}) SELECT {_COLUMNS} FROM _records_batch")

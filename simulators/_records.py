@@ -29,6 +29,7 @@ Pinned where the docs are silent:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -80,7 +81,11 @@ class TypeDef:
 
     def field(self, name: str) -> Field | None:
         """The field called `name`, if any."""
-        return next((f for f in self.fields if f["name"] == name), None)
+        return self._by_name.get(name)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Field]:
+        return {f["name"]: f for f in self.fields}
 
     def schema(self) -> dict[str, Any]:
         """`GET /schema/{type}`'s data: the fields without `description`."""

@@ -5,9 +5,9 @@ without knowing any of them.
 A :class:`Vendor` says which configuration keys it reads, builds its API client and its dlt source from
 them, lists its entities (core or optional, with the endpoint and warehouse columns of each), the raw tables
 its models read, how to probe an entity (``arwip check``), what totals its API gives (``arwip verify``),
-how to list every id of an entity that the vendor hard-deletes (reconciling, see :mod:`pipelines.reconcile`)
-and, for a vendor that sends webhooks, its :class:`sources._webhooks.Webhooks` (``arwip serve``,
-``arwip subscriptions``).
+how to list every id of an entity that the vendor hard-deletes (reconciling, see :mod:`pipelines.reconcile`),
+where ``arwip push`` writes (its push targets) and, for a vendor that sends webhooks, its
+:class:`sources._webhooks.Webhooks` (``arwip serve``, ``arwip subscriptions``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dlt.sources import DltSource
 from sources._arrow import Bool, Field, TableSpec, Text, Timestamp
 from sources._config import Setting, http_settings, resolve
 from sources._http import ApiClient, BadPayload, EndpointUnavailable, HttpSettings, RequestStats, Session
+from sources._push import PushTarget
 from sources._webhooks import Webhooks
 
 Config = Mapping[str, Any]
@@ -79,6 +80,8 @@ class Vendor(ABC):
     """The raw tables its models read (their ``*_history`` tables follow from the specs)."""
     webhooks: ClassVar[Webhooks | None] = None
     """Its webhooks (receiving, hints, subscriptions), None when it sends none."""
+    push_targets: ClassVar[tuple[PushTarget, ...]] = ()
+    """Where ``arwip push`` can write to this vendor (see :mod:`sources._push`)."""
 
     def config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The resolved configuration (see :func:`sources._config.resolve`).

@@ -7,6 +7,7 @@ its own folder plus one line below. Tests may :func:`register` a vendor of their
 
 from __future__ import annotations
 
+from sources._push import PushTarget
 from sources._vendor import Vendor
 from sources.aimsio.vendor import VENDOR as AIMSIO
 from sources.aiwyn.vendor import VENDOR as AIWYN
@@ -50,6 +51,23 @@ def get(name: str) -> Vendor:
         return _VENDORS[name]
     except KeyError:
         raise ValueError(f"unknown source {name!r}: use one of {', '.join(_VENDORS)}") from None
+
+
+def push_targets() -> dict[str, tuple[Vendor, PushTarget]]:
+    """Every push target of the registered vendors by its name (``aiwyn-records``), with its vendor."""
+    return {t.name: (v, t) for v in _VENDORS.values() for t in v.push_targets}
+
+
+def push_target(name: str) -> tuple[Vendor, PushTarget]:
+    """The push target ``name`` and its vendor.
+
+    Raises:
+        ValueError: no such target (the message lists the known ones).
+    """
+    targets = push_targets()
+    if name not in targets:
+        raise ValueError(f"unknown push target {name!r}: use one of {', '.join(targets)}")
+    return targets[name]
 
 
 for _vendor in (AIWYN, AIMSIO, IINSIGHT):

@@ -37,6 +37,7 @@ REPORTS: dict[str, Report] = {
         Report("kpis", "rpt_kpis", None, "KPIs (trailing 90 days)", transpose_by="source_system"),
         Report("top_overdue", "rpt_top_overdue_clients", None, "Top overdue clients (> 30 days past due)", True),
         Report("exceptions", "rpt_exceptions", None, "Exceptions (invoices whose vendor figures disagree)"),
+        Report("client_summary", "rpt_client_summary", None, "Client summary (AR and WIP by bucket, DSO)"),
     )
 }
 """Report name -> :class:`Report`, in the order ``arwip report --help`` lists them."""

@@ -181,40 +181,51 @@ def config_query(table: str, config: ReportConfig) -> exp.Expression:
     return query
 
 
-_DEFAULT_COLUMNS = frozenset(b.column for b in ReportConfig().buckets())
+_DEFAULT_COLUMNS = tuple(b.column for b in ReportConfig().buckets())
 _TEMPLATE_COLUMN = "bucket_current"
 
 
+def _bucket_families(columns: list[exp.Expression]) -> dict[str, list[int]]:
+    """Positions of the bucket columns of a select list, by family prefix: ``bucket_current, bucket_1_30, …``
+    is the family ``""``, ``ar_bucket_current, ar_bucket_1_30, …`` the family ``"ar_"``. A family holds every
+    default bucket column (so a lone ``is_bucket_current`` is no family)."""
+    found: dict[str, dict[str, int]] = {}
+    for i, e in enumerate(columns):
+        if not isinstance(e, exp.Alias):
+            continue
+        for column in _DEFAULT_COLUMNS:
+            if e.alias.endswith(column):
+                found.setdefault(e.alias[: -len(column)], {})[column] = i
+    return {prefix: sorted(cols.values()) for prefix, cols in found.items() if len(cols) == len(_DEFAULT_COLUMNS)}
+
+
 def pivot_buckets(tree: exp.Expression, config: ReportConfig) -> bool:
-    """Regenerate every select list's ``bucket_*`` columns (those of the default buckets, contiguous) for
-    ``config``'s buckets: one copy of the ``bucket_current`` expression per bucket, with its string literal
-    ``'current'`` replaced by the bucket's label. Returns whether anything was rewritten.
+    """Regenerate every select list's bucket columns (each family of the default buckets' columns, contiguous:
+    ``bucket_current … bucket_91_plus``, or the same behind a prefix such as ``ar_bucket_current …``) for
+    ``config``'s buckets: one copy of the family's ``<prefix>bucket_current`` expression per bucket, with its
+    string literal ``'current'`` replaced by the bucket's label. Returns whether anything was rewritten.
 
     Raises:
-        ValueError: bucket columns without a ``bucket_current`` template holding the literal ``'current'``.
+        ValueError: a family whose ``bucket_current`` template holds no literal ``'current'``, or whose columns
+            are not next to each other.
     """
     changed = False
     for select in list(tree.find_all(exp.Select)):
-        columns = select.expressions
-        positions = [i for i, e in enumerate(columns) if isinstance(e, exp.Alias) and e.alias in _DEFAULT_COLUMNS]
-        if not positions:
-            continue
-        template = next((columns[i] for i in positions if columns[i].alias == _TEMPLATE_COLUMN), None)
-        literals = [] if template is None else [
-            lit for lit in template.find_all(exp.Literal) if lit.is_string and lit.this == "current"
-        ]  # fmt: skip
-        if template is None or not literals:
-            raise ValueError(f"bucket columns need a `{_TEMPLATE_COLUMN}` column comparing with 'current'")
-        if positions != list(range(positions[0], positions[-1] + 1)):
-            raise ValueError("the bucket_* columns must be next to each other")
-        pivoted = []
-        for bucket in config.buckets():
-            column = template.copy()
-            for literal in column.find_all(exp.Literal):
-                if literal.is_string and literal.this == "current":
-                    literal.replace(exp.Literal.string(bucket.label))
-            column.set("alias", exp.to_identifier(bucket.column))
-            pivoted.append(column)
-        select.set("expressions", [*columns[: positions[0]], *pivoted, *columns[positions[-1] + 1 :]])
-        changed = True
+        for prefix, positions in sorted(_bucket_families(select.expressions).items(), key=lambda f: -f[1][0]):
+            columns = select.expressions
+            template = next(columns[i] for i in positions if columns[i].alias == prefix + _TEMPLATE_COLUMN)
+            if not [lit for lit in template.find_all(exp.Literal) if lit.is_string and lit.this == "current"]:
+                raise ValueError(f"bucket columns need a `{prefix}{_TEMPLATE_COLUMN}` column comparing with 'current'")
+            if positions != list(range(positions[0], positions[-1] + 1)):
+                raise ValueError(f"the {prefix}bucket_* columns must be next to each other")
+            pivoted = []
+            for bucket in config.buckets():
+                column = template.copy()
+                for literal in column.find_all(exp.Literal):
+                    if literal.is_string and literal.this == "current":
+                        literal.replace(exp.Literal.string(bucket.label))
+                column.set("alias", exp.to_identifier(prefix + bucket.column))
+                pivoted.append(column)
+            select.set("expressions", [*columns[: positions[0]], *pivoted, *columns[positions[-1] + 1 :]])
+            changed = True
     return changed

@@ -17,6 +17,7 @@ from sources._incremental import parse_start_date
 from sources._vendor import ApiTotals, Config, Entity, Vendor
 from sources.aimsio import aimsio, settings
 from sources.aimsio.client import aimsio_client, stub_list
+from sources.aimsio.push import TARGET as PUSH_TARGET
 
 
 class Aimsio(Vendor):
@@ -26,6 +27,7 @@ class Aimsio(Vendor):
     config_keys = settings.SETTINGS
     entities = (settings.NRB_ENTITY, settings.JOB_ORDER_ENTITY)
     tables = (settings.NRBS, settings.NRB_CHILDREN, settings.JOB_ORDERS)
+    push_targets = (PUSH_TARGET,)
 
     def client(self, config: Config) -> ApiClient:
         return aimsio_client(config["base_url"], config["username"], config["password"], self.http(config))

@@ -19,6 +19,7 @@ from sources._webhooks import Hints, Receiver, Subscription, WebhookEvent, Webho
 from sources.aiwyn import aiwyn, settings
 from sources.aiwyn import subscriptions as api
 from sources.aiwyn.client import aiwyn_client, changed_rows, count_of, rows_of, search
+from sources.aiwyn.push import TARGET as PUSH_TARGET
 from sources.aiwyn.webhooks import WebhookVerifier, parse_event
 
 # entity -> the API's money field its totals sum (the aggregate's ``sum``)
@@ -82,6 +83,7 @@ class Aiwyn(Vendor):
     )
     tables = (settings.WIP, settings.INVOICES, settings.INVOICE_LINE_ITEMS, settings.PAYMENTS)
     webhooks = AiwynWebhooks()
+    push_targets = (PUSH_TARGET,)
 
     def client(self, config: Config) -> ApiClient:
         return aiwyn_client(config["base_url"], config["jwt_api_key"], self.http(config))

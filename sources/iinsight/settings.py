@@ -30,6 +30,7 @@ BILLINGS_MAX_PAGE_SIZE = 1000
 BILLING_IDS_PER_REQUEST = 200  # a `query` of billing ids: ~3 KB of URL, well under common server limits
 BILLED_TO_PATH = "/api1/invoices/billed_to"  # seed 004 §2 (page, limit 1..1000, fields required)
 TRANSFER_PATH = "/api1/invoices/transfer"  # seed 004 §3 (PUT, form employer_id + invoice_ids)
+TRANSFER_BATCH = 100  # invoice ids per transfer request (the seed names no limit; arwip's own)
 BILLED_TO_PAGE_SIZE = 1000
 PAGE_SIZE = 100  # fixed by the API; a shorter page is the last
 DEFAULT_START_DATE = "2000-01-01"

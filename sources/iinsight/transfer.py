@@ -11,12 +11,16 @@ Ids are iinsight's strings of digits (``"1686"``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sources._http import ApiClient, SourceError
 from sources.iinsight import settings
+
+CRITERIA_IDS = 100
+"""Invoice ids per ``billed_to`` question (they travel in the query string)."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,22 @@ async def transfer_invoices(client: ApiClient, employer_id: str | int,
 
 
 async def billed_to(client: ApiClient, employer_id: str | int, fields: Sequence[str] = ("invoice_id",),
-                    page_size: int = settings.BILLED_TO_PAGE_SIZE) -> AsyncIterator[list[dict[str, Any]]]:
+                    page_size: int = settings.BILLED_TO_PAGE_SIZE,
+                    invoice_ids: Sequence[str] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of ``GET /api1/invoices/billed_to`` (``page`` from 1, ``limit`` 1..1000) until an empty or short
-    page: the invoices billed to ``employer_id``, each with ``fields`` (strings; ``invoice_id`` always)."""
+    page: the invoices billed to ``employer_id``, each with ``fields`` (strings; ``invoice_id`` always); with
+    ``invoice_ids``, only those (seed 004's ``search_criteria`` ``{"invoice_id": "1,2,..."}``)."""
     page = 1
+    criteria = None
+    if invoice_ids is not None:
+        if not invoice_ids:
+            return
+        criteria = json.dumps({"invoice_id": ",".join(_id(i, "an invoice id") for i in invoice_ids)})
     while True:
         params = {"employer_id": _id(employer_id, "employer_id"), "fields": ",".join(fields), "page": page,
                   "limit": page_size}
+        if criteria is not None:
+            params["search_criteria"] = criteria
         rows = await client.request("GET", settings.BILLED_TO_PATH, params=params)
         if rows is None:
             return
@@ -84,9 +97,16 @@ async def billed_to(client: ApiClient, employer_id: str | int, fields: Sequence[
 
 async def confirm_transfer(client: ApiClient, result: TransferResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(confirmed, missing): the transferred ids that ``billed_to`` lists under the employer, and those it does
-    not (a move that did not hold, or was undone since)."""
-    listed: set[str] = set()
-    async for rows in billed_to(client, result.employer_id):
-        listed.update(str(r.get("invoice_id")) for r in rows)
+    not (a move that did not hold, or was undone since). Asks only for the transferred ids, 100 at a time."""
+    listed = await billed_to_among(client, result.employer_id, result.transferred)
     return (tuple(i for i in result.transferred if i in listed), tuple(i for i in result.transferred
                                                                           if i not in listed))
+
+
+async def billed_to_among(client: ApiClient, employer_id: str | int, invoice_ids: Sequence[str]) -> set[str]:
+    """The ids among ``invoice_ids`` that ``billed_to`` lists under ``employer_id`` (asked 100 ids at a time)."""
+    listed: set[str] = set()
+    for start in range(0, len(invoice_ids), CRITERIA_IDS):
+        async for rows in billed_to(client, employer_id, invoice_ids=invoice_ids[start:start + CRITERIA_IDS]):
+            listed.update(str(r.get("invoice_id")) for r in rows)
+    return listed

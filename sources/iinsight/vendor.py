@@ -24,6 +24,7 @@ from sources._incremental import every_page, parse_start_date
 from sources._vendor import ApiTotals, Config, Entity, Vendor
 from sources.iinsight import iinsight, settings
 from sources.iinsight.client import billing_pages, iinsight_client, list_pages
+from sources.iinsight.push import TARGET as PUSH_TARGET
 
 _LISTS = {"invoices": settings.INVOICES, "payments": settings.PAYMENTS}
 
@@ -36,6 +37,7 @@ class Iinsight(Vendor):
     config_keys = settings.SETTINGS
     entities = settings.ENTITIES
     tables = (*settings.invoice_specs(1), settings.payment_spec(1), settings.BILLINGS)  # same columns on API v2
+    push_targets = (PUSH_TARGET,)
 
     def client(self, config: Config) -> ApiClient:
         return iinsight_client(

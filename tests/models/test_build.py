@@ -51,6 +51,7 @@ FACTS_AND_REPORTS = [
     "reports.rpt_wip_as_of",
     "reports.rpt_kpis",
     "reports.rpt_wip_outstanding",
+    "reports.rpt_client_summary",
     "reports.rpt_wip_outstanding_by_client",
     "reports.rpt_wip_trend",
 ]

@@ -149,3 +149,23 @@ def test_top_overdue_keeps_ten(tmp_path: Path) -> None:
         rows = report(con, "top_overdue", AS_OF).to_pylist()
     assert [r["client_name"] for r in rows] == [f"Client {i:02d}" for i in range(12, 2, -1)]
     assert [r["overdue_rank"] for r in rows] == list(range(1, 11))
+
+
+def test_client_summary(kcon: duckdb.DuckDBPyConnection) -> None:
+    """AR open and WIP outstanding per client and bucket, and the client's DSO (trailing 90 days), as of a date;
+    one column per configured bucket in each family."""
+    rows = {r["client_name"]: r for r in report(kcon, "client_summary", AS_OF).to_pylist()}
+    acme = rows["Acme"]  # A-2 500 not due, I1 200 28 days, A-1 400 45 days, I2 100 76 days late
+    assert [acme[f"ar_bucket_{b}"] for b in ("current", "1_30", "31_60", "61_90", "91_plus")] == [
+        D("500.00"), D("200.00"), D("400.00"), D("100.00"), D("0.00")]
+    assert acme["ar_total"] == D("1200.00") and acme["wip_total"] == D("1100.00")  # Aiwyn WIP 100 + 600 + 400
+    assert [acme[f"wip_bucket_{b}"] for b in ("1_30", "61_90", "91_plus")] == [D("600.00"), D("100.00"), D("400.00")]
+    assert acme["dso_days"] == D("47.0")  # 1200 / (1000 + 500 + 800 billed since 2025-01-01) * 90 = 46.96
+    assert acme["as_of_date"] == AS_OF
+    assert (rows["Bolt"]["ar_bucket_91_plus"], rows["Bolt"]["dso_days"]) == (D("300.00"), None)  # nothing billed
+    assert rows[None]["wip_bucket_31_60"] == D("200.00")  # the NRB without a job names no client
+    wide = report(kcon, "client_summary", AS_OF, config=ReportConfig(aging_buckets=(30, 60, 90, 120)))
+    assert [c for c in wide.column_names if c.startswith("wip_")] == [
+        "wip_bucket_current", "wip_bucket_1_30", "wip_bucket_31_60", "wip_bucket_61_90", "wip_bucket_91_120",
+        "wip_bucket_121_plus", "wip_total"]
+    assert wide.to_pylist()[0]["ar_bucket_91_120"] == D("0.00")
