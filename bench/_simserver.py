@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-base-ms", type=float, default=50.0)
     parser.add_argument("--latency-per-row-ms", type=float, default=0.5)
+    parser.add_argument("--age-minutes", type=float, default=0.0,
+                        help="generate the firm as of this long ago (its data's newest changes are that old)")
     args = parser.parse_args(argv)
 
     _app.Vendor.delay = _counted_delay  # type: ignore[method-assign]
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     _app.StatsMiddleware.__call__ = _timed_stats_call  # type: ignore[method-assign]
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.perf_counter()
-    firm = Firm(seed=args.seed, size=args.size)
+    firm = Firm(seed=args.seed, size=args.size, now=datetime.now(UTC) - timedelta(minutes=args.age_minutes))
     generated_s = time.perf_counter() - started
     settings = SimSettings(latency_base_ms=args.latency_base_ms, latency_per_row_ms=args.latency_per_row_ms)
     cluster = SimulatorCluster(firm, settings, log_level="warning").start(timeout_s=60)

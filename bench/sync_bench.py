@@ -136,8 +136,10 @@ def py_spy() -> str | None:
 class Simulators:
     """The simulators of one firm in a child process (``bench/_simserver.py``); a context manager."""
 
-    def __init__(self, size: str, seed: int, base_ms: float, per_row_ms: float, workdir: Path) -> None:
+    def __init__(self, size: str, seed: int, base_ms: float, per_row_ms: float, workdir: Path,
+                 age_minutes: float = 0.0) -> None:
         self.size, self.seed, self.base_ms, self.per_row_ms = size, seed, base_ms, per_row_ms
+        self.age_minutes = age_minutes  # the firm is generated as of this long ago
         self.log = workdir / f"simulators-{size}.log"
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
@@ -158,6 +160,8 @@ class Simulators:
             str(self.base_ms),
             "--latency-per-row-ms",
             str(self.per_row_ms),
+            "--age-minutes",
+            str(self.age_minutes),
         ]
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         with open(self.log, "w") as err:

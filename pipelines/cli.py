@@ -5,7 +5,6 @@ simulators. Every command has ``--help``; errors print one line naming what to f
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date
 from enum import StrEnum
@@ -15,14 +14,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from pipelines.errors import EXIT_FAILED, explain
+from pipelines.errors import EXIT_FAILED, fail
 from pipelines.models import REPORTS
+from pipelines.options import DbOption, DestinationOption, warehouse_of
 from pipelines.output import to_csv, to_json, to_rich, transpose
 from pipelines.publish import PublishResult
 from pipelines.push.cli import push_app
+from pipelines.serve import cli as serve_cli
 from pipelines.sync import SourceRun
 from pipelines.sync import sync as run_sync_pipeline
-from pipelines.warehouse import DEFAULT_DB, DESTINATION_HELP, Connection, Destination, Warehouse, open_warehouse
+from pipelines.warehouse import DEFAULT_DB, Connection, Warehouse
 from sources import registry
 from sources._http import ConfigError
 
@@ -35,8 +36,6 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 SIMULATOR_PORTS = (8701, 8702, 8703)  # the base URLs in .dlt/config.toml
-DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")]
-DestinationOption = Annotated[Destination | None, typer.Option("--destination", help=DESTINATION_HELP)]
 
 
 def _sources(values: list[str] | None) -> list[str] | None:
@@ -68,20 +67,7 @@ class Fmt(StrEnum):
 
 
 def _fail(exc: BaseException) -> NoReturn:
-    if os.environ.get("ARWIP_DEBUG"):
-        raise exc
-    message, code = explain(exc)
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, for logs
-    raise typer.Exit(code)
-
-
-def warehouse_of(destination: Any, db: Path) -> Warehouse:
-    """The warehouse of ``--destination`` (else the configuration) and ``--db``; a configuration error ends the
-    command with its one line."""
-    try:
-        return open_warehouse(destination.value if destination else None, db)
-    except Exception as exc:
-        _fail(exc)
+    fail(exc, console)
 
 
 def print_run(run: SourceRun) -> None:
@@ -124,6 +110,19 @@ def write_report_page(warehouse: Warehouse, name: str, day: date | None, path: P
         trend = build_report(con, f"{name}_trend", day, config=config)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_html(path, REPORTS[name].title, day or today_utc(), summary, detail, trend)
+
+
+def _reading(warehouse: Warehouse) -> Warehouse:
+    """What a reader opens for ``warehouse``: itself, or (DuckDB) its BI snapshot while a writer holds the file
+    (said on stderr; see :meth:`pipelines.warehouse.Warehouse.for_readers`)."""
+    try:
+        warehouse.require()
+        read, note = warehouse.for_readers()
+    except Exception as exc:
+        _fail(exc)
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    return read
 
 
 def run_sync(warehouse: Warehouse, sources: list[str] | None, reconcile: bool = False) -> list[SourceRun]:
@@ -173,11 +172,12 @@ def sync(
         bool, typer.Option(help="Exit 3 when any record was quarantined or an optional entity was unavailable.")
     ] = False,
     reconcile: Annotated[
-        bool, typer.Option(help="Also compare all ids with the sources and soft-delete what disappeared.")
+        bool, typer.Option(help="Reconcile now: compare all ids with the sources and soft-delete what disappeared "
+                           "(otherwise done when the last reconcile is older than reconcile_every).")
     ] = False,
 ) -> None:
     """Fetch what changed in each source since the last run, load it into the warehouse, rebuild the models."""
-    warehouse = warehouse_of(destination, db)
+    warehouse = warehouse_of(destination, db, console)
     try:
         for note in warehouse.notes():
             console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -237,10 +237,9 @@ def verify(
 
     from pipelines.verify import verify as run_verify
 
-    warehouse = warehouse_of(destination, db)
+    read = _reading(warehouse_of(destination, db, console))
     try:
-        warehouse.require()
-        checks = run_verify(warehouse, source)
+        checks = run_verify(read, source)
     except Exception as exc:
         _fail(exc)
     view = Table("source", "entity", "metric", "warehouse", "API", "", title="arwip verify", title_justify="left")
@@ -302,11 +301,7 @@ def report(
         config = report_config_from_dlt()
     except ValueError as exc:  # names the key
         _fail(ConfigError(str(exc)))
-    warehouse = warehouse_of(destination, db)
-    try:
-        warehouse.require()
-    except Exception as exc:
-        _fail(exc)
+    read = _reading(warehouse_of(destination, db, console))
     if fmt is Fmt.html:
         if not chosen.page:
             pages = " and ".join(r.name for r in REPORTS.values() if r.page)
@@ -314,13 +309,13 @@ def report(
         if out_file is None:
             _fail(ValueError("--format html needs --out FILE"))
         try:
-            path = write_report_page(warehouse, chosen.name, day, out_file)
+            path = write_report_page(read, chosen.name, day, out_file)
         except Exception as exc:
             _fail(exc)
         console.print(f"wrote {path}")
         return
     try:
-        with warehouse.connect() as con:
+        with read.connect() as con:
             _config_note(con, config)
             table = build_report(con, chosen.name, day, by_client=by is not None, config=config)
     except Exception as exc:
@@ -380,13 +375,15 @@ def demo(
     (HTML pages in a reports folder). On postgres, give the demo a database of its own: it recreates it."""
     from pipelines.demo import run_demo
 
-    warehouse = warehouse_of(destination, db)
+    warehouse = warehouse_of(destination, db, console)
     try:
         run_demo(warehouse, size=size, seed=seed, console=console, out=out, sync=run_sync, write_page=write_report_page)
     except Exception as exc:
         _fail(exc)
 
 
+app.command("serve")(serve_cli.serve)
+app.add_typer(serve_cli.subscriptions, name="subscriptions")
 app.add_typer(push_app, name="push")
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ not in ``fct_wip``, in the facts-side sums as in the reports.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,8 +82,10 @@ def discover_data_tests(tests_dir: Path = TESTS_DIR) -> list[Path]:
     return paths
 
 
+@functools.lru_cache(maxsize=128)
 def _counted(sql: str) -> exp.Expression:
-    """``select *, count(*) over () as _arwip_failing_rows from (<test>) limit 5``: rows and count in one run."""
+    """``select *, count(*) over () as _arwip_failing_rows from (<test>) limit 5``: rows and count in one run
+    (cached: :meth:`~pipelines.warehouse.SqlDialect.render` copies the tree it is given)."""
     test = sqlglot.parse_one(sql, read="duckdb")
     count = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _COUNT_COLUMN)
     return (

@@ -7,9 +7,13 @@ chain is walked to the first error that explains itself. Exit codes: 2 configura
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import NoReturn
 
+import typer
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from rich.console import Console
 
 from pipelines.datatests import EXIT_DATA_TESTS, DataTestsFailed
 from pipelines.publish import PublishError
@@ -60,3 +64,13 @@ def explain(exc: BaseException) -> tuple[str, int]:
         if isinstance(err, SourceError | FileNotFoundError | ValueError | PublishError):
             return str(err), EXIT_FAILED
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", EXIT_FAILED
+
+
+def fail(exc: BaseException, console: Console) -> NoReturn:
+    """End a command on ``exc``: one ``error:`` line on ``console`` and its exit code (the traceback instead with
+    ``ARWIP_DEBUG=1``)."""
+    if os.environ.get("ARWIP_DEBUG"):
+        raise exc
+    message, code = explain(exc)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, for logs
+    raise typer.Exit(code)

@@ -1,4 +1,4 @@
-"""The durable inbox of Aiwyn webhook events: SQLite in WAL mode beside the warehouse (issue 13).
+"""The durable inbox of webhook events (Aiwyn's): SQLite in WAL mode beside the warehouse (issue 13).
 
 The receiver stores each verified event (:meth:`Inbox.store`) before it answers 2xx; the service claims
 batches of pending events (:meth:`Inbox.claim`), runs the targeted sync, then marks them processed
@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.warehouse import Warehouse, as_warehouse
-from sources.aiwyn.webhooks import WebhookEvent
+from sources._webhooks import WebhookEvent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
     event_id TEXT NOT NULL UNIQUE,
     subscription_id TEXT NOT NULL,
     entity_type TEXT NOT NULL,
@@ -50,8 +51,8 @@ CREATE INDEX IF NOT EXISTS events_open ON events (processed_at, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('stored', 0), ('duplicates', 0), ('processed', 0);
 """
-_COLUMNS = ("seq, received_at, event_id, subscription_id, entity_type, operation, entity_id, occurred_at, updated_at, "
-            "payload")
+_COLUMNS = ("seq, received_at, source, event_id, subscription_id, entity_type, operation, entity_id, occurred_at, "
+            "updated_at, payload")
 _OPEN = "processed_at IS NULL AND (claimed_by IS NULL OR claimed_by <> :session)"
 """Pending for this session: not processed, and unclaimed or claimed by a session that is gone."""
 
@@ -92,9 +93,9 @@ def inbox_path(warehouse: Warehouse | Path) -> Path:
 
 
 def _event(row: tuple[Any, ...]) -> InboxEvent:
-    seq, received, event_id, sub, entity, op, entity_id, occurred, updated, payload = row
+    seq, received, source, event_id, sub, entity, op, entity_id, occurred, updated, payload = row
     occurred_at, updated_at = datetime.fromisoformat(occurred), datetime.fromisoformat(updated)
-    event = WebhookEvent(event_id, sub, entity, op, entity_id, occurred_at, updated_at, payload)
+    event = WebhookEvent(event_id, sub, entity, op, entity_id, occurred_at, updated_at, payload, source)
     return InboxEvent(seq, received, event)
 
 
@@ -140,13 +141,13 @@ class Inbox:
     def store(self, event: WebhookEvent) -> bool:
         """Store ``event`` durably (committed before this returns). Returns False, storing nothing, when an
         event with the same ``event_id`` is already in the inbox (a redelivery)."""
-        row = (event.event_id, event.subscription_id, event.entity_type, event.operation, event.entity_id,
-               event.occurred_at.astimezone(UTC).isoformat(), event.updated_at.astimezone(UTC).isoformat(),
-               time.time(), event.payload)
+        row = (event.source, event.event_id, event.subscription_id, event.entity_type, event.operation,
+               event.entity_id, event.occurred_at.astimezone(UTC).isoformat(),
+               event.updated_at.astimezone(UTC).isoformat(), time.time(), event.payload)
         with self._transaction() as con:
-            cur = con.execute("INSERT OR IGNORE INTO events (event_id, subscription_id, entity_type, operation, "
-                              "entity_id, occurred_at, updated_at, received_at, payload) VALUES (?,?,?,?,?,?,?,?,?)",
-                              row)
+            cur = con.execute("INSERT OR IGNORE INTO events (source, event_id, subscription_id, entity_type, "
+                              "operation, entity_id, occurred_at, updated_at, received_at, payload) "
+                              "VALUES (?,?,?,?,?,?,?,?,?,?)", row)
             stored = cur.rowcount == 1
             self._bump(con, "stored" if stored else "duplicates")
         return stored

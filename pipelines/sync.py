@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ import dlt
 from pipelines.datatests import check_data_tests
 from pipelines.models import build_models, exception_count
 from pipelines.publish import PublishResult
-from pipelines.reconcile import Reconciled, reconcile_source
+from pipelines.reconcile import Reconciled, mark_deleted, reconcile_due, reconcile_source
 from pipelines.warehouse import DEFAULT_DB, Warehouse, as_warehouse
 from sources import registry
 from sources._http import RequestStats
@@ -41,6 +41,7 @@ class SourceRun:
     seconds: float = 0.0
     reconciled: list[Reconciled] = field(default_factory=list)
     error: Exception | None = None  # reconciling failed after the load (what loaded is kept)
+    marked_deleted: int = 0  # records the vendor reported deleted (webhooks), soft-deleted after the load
 
     @property
     def rows(self) -> int:
@@ -67,10 +68,17 @@ def sync_source(
     on_start: Callable[[SourceRun], None] | None = None,
     load_lock: threading.Lock | None = None,
     reconcile: bool = False,
+    entities: Collection[str] | None = None,
+    deleted: Mapping[str, Collection[str]] | None = None,
     **source_args: Any,
 ) -> SourceRun:
-    """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet); with
-    ``reconcile``, then compare its id sets with the warehouse (:func:`pipelines.reconcile.reconcile_source`).
+    """Sync one source: finish pending packages, extract what changed, normalize, load (Parquet); then, with
+    ``reconcile`` or when its reconcile is due (:func:`pipelines.reconcile.reconcile_due`), compare its id sets
+    with the warehouse (:func:`pipelines.reconcile.reconcile_source`).
+
+    ``entities``: only these entities (resource names) are extracted, and nothing is reconciled unless
+    ``reconcile`` says so (a targeted sync: ``arwip serve`` after webhooks). ``deleted``: per entity, ids the
+    vendor reported deleted, soft-deleted after the load (:func:`pipelines.reconcile.mark_deleted`).
     ``warehouse``: a :class:`~pipelines.warehouse.Warehouse` or the path of a DuckDB file.
 
     Extraction may run concurrently with other sources; normalize and load hold ``load_lock`` (one writer
@@ -96,11 +104,16 @@ def sync_source(
         with lock:
             pipeline.normalize()
             pipeline.load()
-    pipeline.extract(vendor.source(config, run.resources), loader_file_format="parquet")
+    source = vendor.source(config, run.resources)
+    if entities is not None:
+        source = source.with_resources(*entities)
+    pipeline.extract(source, loader_file_format="parquet")
     with lock:
         pipeline.normalize()
         pipeline.load()
-    if reconcile:
+    if deleted:
+        run.marked_deleted = mark_deleted(warehouse, vendor, deleted, lock)
+    if reconcile or (entities is None and reconcile_due(warehouse, vendor, config)):
         try:
             run.reconciled = reconcile_source(warehouse, vendor, config, lock)
         except Exception as exc:  # the load stands: the caller builds the models, then raises this
@@ -133,6 +146,8 @@ def sync(
     reconcile: bool = False,
     on_reconcile: Callable[[list[Any]], None] | None = None,
     on_exceptions: Callable[[int], None] | None = None,
+    entities: Mapping[str, Collection[str]] | None = None,
+    deleted: Mapping[str, Mapping[str, Collection[str]]] | None = None,
 ) -> list[SourceRun]:
     """Sync ``sources`` (default: every registered vendor) into ``warehouse`` (a
     :class:`~pipelines.warehouse.Warehouse`, or the path of a DuckDB file) under its writer lock, build the
@@ -145,9 +160,11 @@ def sync(
     previous BI snapshot; PostgreSQL: the previous schemas).
     ``reconcile`` also compares the full id sets with the sources that hard-delete (see
     :mod:`pipelines.reconcile`) and soft-deletes what vanished, each right after its own load (while the
-    other sources still sync); a vendor that hides deletes (iinsight API v1) is always reconciled.
-    ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list; ``on_exceptions`` the
-    number of invoices whose vendor figures disagree (``reports.rpt_exceptions``; never a failure).
+    other sources still sync); without it a source is reconciled when its last reconcile is older than its
+    ``reconcile_every``. ``on_reconcile`` gets each source's :class:`pipelines.reconcile.Reconciled` list;
+    ``on_exceptions`` the number of invoices whose vendor figures disagree (``reports.rpt_exceptions``; never a
+    failure). ``entities`` maps a source to the only entities to sync (webhook hints; not reconciled unless
+    forced), ``deleted`` a source to ``{entity: ids}`` its vendor reported deleted (see :func:`sync_source`).
 
     Sources are extracted concurrently (each API has its own request budget); loads go one at a time.
     If a source fails, the others still load and the models are rebuilt, then the first failure is raised.
@@ -167,7 +184,9 @@ def sync(
                 warehouse,
                 on_start,
                 load_lock,
-                reconcile or _hides_deletes(name, args.get(name, {})),
+                reconcile,
+                (entities or {}).get(name),
+                (deleted or {}).get(name),
                 **args.get(name, {}),
             )
             for name in names
@@ -197,10 +216,3 @@ def sync(
     if failures:
         raise failures[0]
     return sorted(runs, key=lambda r: names.index(r.name))
-
-
-def _hides_deletes(name: str, overrides: dict[str, Any]) -> bool:
-    """Whether the vendor ``name`` can show deletes only to a reconcile (iinsight API v1, which lists only
-    active and voided invoices), so every sync reconciles it; see :meth:`sources._vendor.Vendor.hides_deletes`."""
-    vendor = registry.get(name)
-    return vendor.hides_deletes(vendor.config(overrides))

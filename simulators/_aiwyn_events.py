@@ -22,11 +22,14 @@ Admin (no auth, not counted): `POST /_sim/aiwyn/touch {"entity": "wip" | "invoic
 "ids", "updatedAt": <the write's t, ISO Z>, "committedAt": <epoch s, wall clock, after the commit>}`;
 `GET /_sim/aiwyn/deliveries?limit=100` → `{"pending", "counts", "deliveries": [the last attempts, oldest
 first: eventId, subscriptionId, entityType, operation, entityId, attempt, outcome delivered | failed |
-dropped, status, error, fault, at]}`.
+dropped, status, error, fault, at]}`; `POST /_sim/aiwyn/webhook-faults {"drop": 0.1, ...}` sets delivery fault
+rates (`Webhooks` fields `drop`, `duplicate`, `reorder`, `bad_signature`, `stale_timestamp`, each in [0, 1]) from
+the next change on → `{name: rate}` of all five.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,7 +46,7 @@ from starlette.routing import Route
 
 from simulators._activity import touch_aiwyn
 from simulators._app import ApiError, Vendor, json_response, read_json
-from simulators._webhooks import COUNTERS, ENTITY_TYPES, OPERATIONS, Subscription, WebhookDispatcher
+from simulators._webhooks import COUNTERS, ENTITY_TYPES, FAULTS, OPERATIONS, Subscription, WebhookDispatcher
 
 PREFIX = "/api/v1/event-subscriptions"
 _READ_ONLY = ("id", "createdAt")
@@ -196,6 +199,14 @@ def event_routes(vendor: Vendor, authorize: Callable[[Request], None]) -> tuple[
         counts = {name: vendor.stats.extra[f"webhook_{name}"] for name in COUNTERS}
         return json_response({"pending": hooks.pending, "counts": counts, "deliveries": last})
 
+    async def faults(request: Request) -> Response:
+        body = await read_json(request)
+        for name, rate in body.items():
+            if name not in FAULTS or isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                raise ApiError(400, "BAD_REQUEST", f"give rates in [0, 1] of {', '.join(FAULTS)}; not {name!r}")
+        hooks.settings = dataclasses.replace(hooks.settings, **body)
+        return json_response({name: getattr(hooks.settings, name) for name in FAULTS})
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -211,5 +222,6 @@ def event_routes(vendor: Vendor, authorize: Callable[[Request], None]) -> tuple[
         Route(PREFIX + "/{id:int}/secret/rotate", api(rotate), methods=["POST"]),
         Route("/_sim/aiwyn/touch", touch, methods=["POST"]),
         Route("/_sim/aiwyn/deliveries", deliveries, methods=["GET"]),
+        Route("/_sim/aiwyn/webhook-faults", faults, methods=["POST"]),
     ]
     return routes, lifespan

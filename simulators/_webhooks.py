@@ -48,7 +48,8 @@ COUNTERS = ("queued", "attempted", "succeeded", "failed", "dropped")
 """Stats keys `webhook_<name>`: deliveries queued (duplicates included), attempts, attempts answered 2xx,
 attempts that failed (non-2xx, timeout, connection error), deliveries given up (never sent by the `drop`
 fault, retries exhausted, queue full, subscription deactivated)."""
-_FAULTS = ("drop", "duplicate", "reorder", "bad_signature", "stale_timestamp")
+FAULTS = ("drop", "duplicate", "reorder", "bad_signature", "stale_timestamp")
+"""The delivery faults of `Webhooks` (rates), drawn in this order."""
 _CHANGES_SQL = " UNION ALL ".join(
     f"SELECT '{entity}' AS e, id, CASE WHEN created_at = ? THEN 'CREATE' ELSE 'UPDATE' END "
     f"FROM {table} WHERE updated_at = ?" for entity, table in AIWYN_TABLES.items()
@@ -214,7 +215,7 @@ class WebhookDispatcher:
         return queued
 
     def _draw(self) -> set[str]:
-        rates = {name: getattr(self.settings, name) for name in _FAULTS}
+        rates = {name: getattr(self.settings, name) for name in FAULTS}
         hits = {name for name, rate in rates.items() if rate > 0 and self._rng.random() < rate}
         for name in hits:
             self.vendor.stats.faults[f"webhook_{name}"] += 1

@@ -5,8 +5,9 @@ without knowing any of them.
 A :class:`Vendor` says which configuration keys it reads, builds its API client and its dlt source from
 them, lists its entities (core or optional, with the endpoint and warehouse columns of each), the raw tables
 its models read, how to probe an entity (``arwip check``), what totals its API gives (``arwip verify``),
-how to list every id of an entity that the vendor hard-deletes (``arwip sync --reconcile``), whether it
-hides deletes so that every sync must reconcile, and where ``arwip push`` writes (its push targets).
+how to list every id of an entity that the vendor hard-deletes (reconciling, see :mod:`pipelines.reconcile`),
+where ``arwip push`` writes (its push targets) and, for a vendor that sends webhooks, its
+:class:`sources._webhooks.Webhooks` (``arwip serve``, ``arwip subscriptions``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sources._arrow import Bool, Field, TableSpec, Text, Timestamp
 from sources._config import Setting, http_settings, resolve
 from sources._http import ApiClient, BadPayload, EndpointUnavailable, HttpSettings, RequestStats, Session
 from sources._push import PushTarget
+from sources._webhooks import Webhooks
 
 Config = Mapping[str, Any]
 """A vendor's resolved configuration: ``{key: value}`` for every :class:`~sources._config.Setting`."""
@@ -65,8 +67,8 @@ class ApiTotals:
 
 class Vendor(ABC):
     """The descriptor of one vendor (see the module docstring). Subclasses set the class attributes and
-    implement :meth:`client`, :meth:`source` and :meth:`probe`; :meth:`totals`, :meth:`ids` and
-    :meth:`hides_deletes` have defaults for a vendor without them."""
+    implement :meth:`client`, :meth:`source` and :meth:`probe`; :meth:`totals` and :meth:`ids` have defaults
+    for a vendor without them, :attr:`webhooks` is None for a vendor without webhooks."""
 
     name: ClassVar[str]
     """The source name: dlt dataset (warehouse schema), ``[sources.<name>]`` config section."""
@@ -76,6 +78,8 @@ class Vendor(ABC):
     """Its entities, in load order."""
     tables: ClassVar[tuple[TableSpec, ...]]
     """The raw tables its models read (their ``*_history`` tables follow from the specs)."""
+    webhooks: ClassVar[Webhooks | None] = None
+    """Its webhooks (receiving, hints, subscriptions), None when it sends none."""
     push_targets: ClassVar[tuple[PushTarget, ...]] = ()
     """Where ``arwip push`` can write to this vendor (see :mod:`sources._push`)."""
 
@@ -124,10 +128,6 @@ class Vendor(ABC):
             BadPayload: an id page that was not JSON (an incomplete set would flag records that exist).
         """
         raise NotImplementedError(f"{self.name}.{entity.name} has no id listing")
-
-    def hides_deletes(self, config: Config) -> bool:
-        """True when deletes can only be found by reconciling, so every sync reconciles (iinsight API v1)."""
-        return False
 
     def endpoint(self, entity: Entity, config: Config) -> str:
         """``entity.path`` with the config filled in (``/api{api_version}/invoices`` -> ``/api1/invoices``)."""

@@ -4,6 +4,7 @@ import duckdb
 import pyarrow.compute as pc
 
 from pipelines.models import report
+from pipelines.reconcile import last_reconciled
 from pipelines.sync import sync
 from pipelines.verify import verify
 
@@ -14,10 +15,13 @@ def _differences(warehouse):
     return [(c.source, c.entity, c.metric) for c in verify(warehouse, SOURCES) if not c.ok]
 
 
-def test_an_iinsight_v1_reversal_is_reconciled_by_every_sync(simulators, warehouse):
+def test_an_iinsight_v1_reversal_is_reconciled_once_the_last_reconcile_is_older_than_reconcile_every(
+    simulators, warehouse
+):
     cluster = simulators(size="tiny", seed=3)
     sync(warehouse)
     assert _differences(warehouse) == []
+    assert last_reconciled(warehouse, "iinsight") is not None  # the first sync starts the clock
 
     # API v1 lists only active and voided invoices: a reversed invoice just disappears from the lists.
     firm = cluster.firm
@@ -30,8 +34,12 @@ def test_an_iinsight_v1_reversal_is_reconciled_by_every_sync(simulators, warehou
             [t, int(gone)],
         )
     )
-    sync(warehouse)
+    sync(warehouse)  # within reconcile_every (24 h): the ids are not read again, the reversal stays unseen
+    assert _differences(warehouse) == [("iinsight", "invoices", "rows"), ("iinsight", "invoices", "money sum")]
+    before = last_reconciled(warehouse, "iinsight")
+    sync(warehouse, source_args={"iinsight": {"reconcile_every": "0s"}})
     assert _differences(warehouse) == []
+    assert last_reconciled(warehouse, "iinsight") > before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         deleted = con.execute("select guid from iinsight.deletions where deleted_at is not null").fetchall()
         aging = report(con, "aging")

@@ -164,13 +164,22 @@ def versions_model(model: Model) -> Model | None:
 
 
 def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
-    """All models under ``sql_dir`` in build order (see the module docstring).
+    """All models under ``sql_dir`` in build order (see the module docstring). Parsed once per process while
+    no ``.sql`` file changes and the raw tables stay the same (``arwip serve`` builds the models every sync).
 
     Raises:
         ValueError: a file name that is not a lowercase identifier, two models with the same name, a cycle
             between models of one folder, or a model reading a relation that is neither a raw table, a
             configuration table nor a model built before it.
     """
+    files = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(sql_dir.rglob("*.sql")))
+    raw = tuple(f"{schema}.{spec.name}" for schema, spec in raw_tables())
+    return list(_discover(sql_dir, files, raw))
+
+
+@functools.lru_cache(maxsize=8)
+def _discover(sql_dir: Path, files: tuple[tuple[str, int, int], ...], raw: tuple[str, ...]) -> tuple[Model, ...]:
+    """:func:`discover_models` for one state of the files (``files``: path, mtime, size) and raw tables."""
     ordered: list[Model] = []
     derived: dict[str, list[list[Model]]] = {}  # schema -> versions models derived from an earlier layer
     for folder, schema in LAYERS:
@@ -188,7 +197,7 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
         ordered += _order_layer(sorted(layer, key=lambda group: group[0].name))
     if derived:
         raise ValueError(f"versions models in a schema no later layer builds: {', '.join(derived)}")
-    known = {f"{schema}.{spec.name}" for schema, spec in raw_tables()} | set(CONFIG_TABLES)
+    known = set(raw) | set(CONFIG_TABLES)
     built: set[str] = set()
     for model in ordered:
         if model.relation in built or model.relation in CONFIG_TABLES:
@@ -197,7 +206,7 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
         if unknown:
             raise ValueError(f"model {model.path} reads {unknown[0]}: neither a raw table nor a model built before it")
         built.add(model.relation)
-    return ordered
+    return tuple(ordered)
 
 
 def _order_layer(groups: list[list[Model]]) -> list[Model]:

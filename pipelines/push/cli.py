@@ -10,7 +10,6 @@ in a dry run), 3 when some row was invalid or failed (partial failures are norma
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -19,11 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import explain
+from pipelines import errors
+from pipelines.options import DB_HELP, DbOption, DestinationOption, warehouse_of
 from pipelines.push import ledger as ledgers
 from pipelines.push.engine import PushResult, push
 from pipelines.push.sender import Sent
-from pipelines.warehouse import DEFAULT_DB, DESTINATION_HELP, Destination, Warehouse, open_warehouse
+from pipelines.warehouse import DEFAULT_DB, DESTINATION_HELP, Destination, Warehouse
 from sources import registry
 from sources._push import PushOption, PushTarget
 
@@ -37,7 +37,7 @@ push_app = typer.Typer(
 )
 
 _COMMON: dict[str, tuple[Any, Any]] = {
-    "db": (Path, typer.Option("--db", help="DuckDB warehouse file (its push.ledger records every row).")),
+    "db": (Path, typer.Option("--db", help=DB_HELP)),
     "destination": (Destination | None, typer.Option("--destination", help=DESTINATION_HELP)),
     "apply": (bool, typer.Option("--apply", help="Send. Without it, a dry run: print the plan, send nothing.")),
     "retry_failed": (bool, typer.Option("--retry-failed", help="Only the rows whose last push failed, was invalid "
@@ -48,12 +48,8 @@ _DEFAULTS = {"db": DEFAULT_DB, "destination": None, "apply": False, "retry_faile
 
 
 def fail(exc: BaseException) -> NoReturn:
-    """Print ``exc`` as one line (the traceback with ``ARWIP_DEBUG=1``) and exit with its code."""
-    if os.environ.get("ARWIP_DEBUG"):
-        raise exc
-    message, code = explain(exc)
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    """End the command on ``exc`` (:func:`pipelines.errors.fail` on stderr)."""
+    errors.fail(exc, console)
 
 
 def _option(option: PushOption) -> tuple[Any, Any, Any]:
@@ -77,7 +73,7 @@ def _command(target: PushTarget) -> Any:
 
     def command(**values: Any) -> None:
         args = {o.dest: values[o.dest] for o in target.options}
-        warehouse = warehouse_of(values["destination"], values["db"])
+        warehouse = warehouse_of(values["destination"], values["db"], console)
         run_push(target, args, warehouse, values["apply"], values["retry_failed"], values["show"])
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -85,14 +81,6 @@ def _command(target: PushTarget) -> Any:
     command.__doc__ = target.help
     command.__name__ = target.name.replace("-", "_")
     return command
-
-
-def warehouse_of(destination: Destination | None, db: Path) -> Warehouse:
-    """The warehouse of ``--destination`` (else the configuration) and ``--db``, or the one-line error."""
-    try:
-        return open_warehouse(destination.value if destination else None, db)
-    except Exception as exc:
-        fail(exc)
 
 
 def run_push(target: PushTarget, args: dict[str, Any], warehouse: Warehouse, apply: bool, retry_failed: bool,
@@ -169,11 +157,11 @@ def status(
                                          "interrupted or are still in doubt) instead of the pushes.")] = False,
     target: Annotated[str | None, typer.Option("--target", help="Only this push target.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many pushes or rows to show.")] = 20,
-    db: Annotated[Path, typer.Option("--db", help="DuckDB warehouse file.")] = DEFAULT_DB,
-    destination: Annotated[Destination | None, typer.Option("--destination", help=DESTINATION_HELP)] = None,
+    db: DbOption = DEFAULT_DB,
+    destination: DestinationOption = None,
 ) -> None:
     """Show the last pushes (outcome and rows per status), or with --failed the rows whose last push failed."""
-    warehouse = warehouse_of(destination, db)
+    warehouse = warehouse_of(destination, db, console)
     try:
         warehouse.require()
     except FileNotFoundError:

@@ -93,7 +93,7 @@ def push(target_name: str, args: Args, warehouse: Warehouse | Path, *, apply: bo
         raise PushUsageError(f"{target.name} cannot delete: --delete-missing does not apply")
     settings = vendor.config(config)
     warehouse = as_warehouse(warehouse)
-    with warehouse.writer_lock() if apply else nullcontext():
+    with warehouse.writer_lock("push") if apply else nullcontext():
         con = _connect(warehouse, apply)
         try:
             run = _Run(target, args, con, source.key, apply, retry_failed, delete_missing, keep)

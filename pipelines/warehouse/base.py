@@ -10,6 +10,7 @@ take them). The two implementations are :mod:`pipelines.warehouse.duckdb_file` a
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -27,6 +28,21 @@ from pipelines.publish import PublishResult
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 T = TypeVar("T")
+_held: dict[tuple[type, str], int] = {}  # writer's locks this process holds -> how many times it entered them
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def _holding(key: tuple[type, str]) -> Iterator[None]:
+    """Record that this process holds the writer's lock ``key`` (:meth:`Warehouse.writer_lock`)."""
+    with _held_guard:
+        _held[key] = 1
+    try:
+        yield
+    finally:
+        with _held_guard:
+            del _held[key]
+
 Check = Callable[[Mapping[str, str]], None]
 """Runs on a rebuild's models before readers see them, given where each schema is built (:meth:`Connection.rebuild`)."""
 
@@ -229,13 +245,55 @@ class Warehouse(ABC):
             sources._http.ConfigError: the warehouse cannot be reached with its configuration (names the key).
         """
 
-    @abstractmethod
-    def writer_lock(self) -> AbstractContextManager[None]:
-        """Held by the one process that may write (sync, serve): non-blocking.
+    @contextmanager
+    def writer_lock(self, holder: str = "sync") -> Iterator[None]:
+        """Held by the one process that may write (``holder``: ``sync``, ``serve``, ``push``): non-blocking, and
+        re-entrant within a process (``arwip serve`` holds it for its life and runs its syncs under it).
 
         Raises:
-            SyncLocked: another process holds it.
+            SyncLocked: another process holds it (the message names it: see :meth:`lock_holder`).
         """
+        key = (type(self), self.location)
+        with _held_guard:
+            nested = key in _held
+            if nested:
+                _held[key] += 1
+        if not nested:
+            with self._take_writer_lock(holder), _holding(key):
+                yield
+            return
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[key] -= 1
+
+    def holds_writer_lock(self) -> bool:
+        """Whether this process holds the writer's lock (:meth:`writer_lock`)."""
+        with _held_guard:
+            return (type(self), self.location) in _held
+
+    @abstractmethod
+    def _take_writer_lock(self, holder: str) -> AbstractContextManager[None]:
+        """Take the lock for this process, saying ``holder`` to :meth:`lock_holder` of other processes.
+
+        Raises:
+            SyncLocked: another process holds it (the message names it).
+        """
+
+    @abstractmethod
+    def lock_holder(self) -> str | None:
+        """Who holds the writer's lock now, e.g. ``serve (pid 4242)``; None when nobody does, or only this
+        process."""
+
+    def for_readers(self) -> tuple[Warehouse, str | None]:
+        """What ``arwip report`` and ``verify`` read now, and a note saying why when it is not this warehouse
+        (one line for stderr). Here: this warehouse (PostgreSQL readers read the live schemas).
+
+        Raises:
+            FileNotFoundError: nothing can be read yet (names what to wait for).
+        """
+        return self, None
 
     @abstractmethod
     def require(self) -> None:

@@ -19,7 +19,13 @@ import dlt
 import duckdb
 import pyarrow as pa
 
-from pipelines.publish import DEFAULT_STORAGE_VERSION, PublishResult, default_snapshot_path, publish_snapshot
+from pipelines.publish import (
+    DEFAULT_STORAGE_VERSION,
+    INFO_TABLE,
+    PublishResult,
+    default_snapshot_path,
+    publish_snapshot,
+)
 from pipelines.warehouse.base import (
     DUCKDB,
     Batches,
@@ -150,23 +156,66 @@ class DuckDBWarehouse(Warehouse):
     def connect(self, read_only: bool = True) -> DuckDBConnection:
         return DuckDBConnection(duckdb.connect(str(self.path), read_only=read_only))
 
+    @property
+    def _lock_path(self) -> Path:
+        return self.state_dir / "writer.lock"
+
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """An exclusive, non-blocking ``flock`` on ``<state dir>/writer.lock`` (which holds the writer's pid)."""
-        lock_path = self.state_dir / "writer.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a+") as handle:
+    def _take_writer_lock(self, holder: str) -> Iterator[None]:
+        """An exclusive, non-blocking ``flock`` on ``<state dir>/writer.lock``, which then says ``<pid> <holder>``."""
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                other = self.lock_holder() or "sync"
                 raise SyncLocked(
-                    f"another arwip sync is writing {self.path} (lock {lock_path}); try again later"
+                    f"another arwip {other} is writing {self.path} (lock {self._lock_path}); try again later"
                 ) from None
             handle.seek(0)
             handle.truncate()
-            handle.write(str(os.getpid()))
+            handle.write(f"{os.getpid()} {holder}")
             handle.flush()
             yield
+
+    def lock_holder(self) -> str | None:
+        if not self._lock_path.exists() or self.holds_writer_lock():
+            return None
+        with open(self._lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                pid, _, holder = handle.read().strip().partition(" ")
+                return f"{holder or 'sync'} (pid {pid})" if pid else "sync"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
+    def for_readers(self) -> tuple[Warehouse, str | None]:
+        """This file when nobody writes it; while a writer (``arwip serve``, a sync) holds it, its BI snapshot
+        (``[bi] snapshot_path``), a complete copy as of the last published sync: a reader opening the file
+        then would fail, or make the writer's next load fail.
+
+        Raises:
+            FileNotFoundError: a writer holds the file and no snapshot was published yet.
+        """
+        holder = self.lock_holder()
+        if holder is None:
+            return self, None
+        snapshot, _ = bi_settings(self.path)
+        if not snapshot.is_file():
+            raise FileNotFoundError(
+                f"arwip {holder} holds {self.path} and has not published a BI snapshot ({snapshot}) yet: try again "
+                "after its first sync"
+            )
+        with duckdb.connect(str(snapshot), read_only=True) as con:
+            try:
+                published = con.execute(f"select published_at from main.{INFO_TABLE}").fetchone()
+            except duckdb.CatalogException:
+                published = None
+        when = f"published {published[0]:%Y-%m-%d %H:%M:%S} UTC" if published else "publish time unknown"
+        note = f"arwip {holder} holds {self.path}: reading the BI snapshot {snapshot} ({when})"
+        return DuckDBWarehouse(snapshot), note
 
     def require(self) -> None:
         if not self.path.exists():

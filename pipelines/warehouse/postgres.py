@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -314,13 +315,31 @@ class PostgresWarehouse(Warehouse):
         return PostgresConnection(self.credentials.to_native_representation(), read_only, self.location)
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """A session advisory lock (:data:`ADVISORY_LOCK`) held on its own connection."""
+    def _take_writer_lock(self, holder: str) -> Iterator[None]:
+        """A session advisory lock (:data:`ADVISORY_LOCK`) held on its own connection, whose
+        ``application_name`` says ``arwip <holder> (pid <pid>)``."""
         with self.connect(read_only=True) as con:
+            con.execute(f"set application_name = 'arwip {holder} (pid {os.getpid()})'")
             (locked,) = con.fetch("select pg_try_advisory_lock($1)", [ADVISORY_LOCK])[0]
             if not locked:
-                raise SyncLocked(f"another arwip sync is writing {self.location} (advisory lock); try again later")
+                other = self.lock_holder() or "sync"
+                raise SyncLocked(f"another arwip {other} is writing {self.location} (advisory lock); try again later")
             yield
+
+    def lock_holder(self) -> str | None:
+        if self.holds_writer_lock():
+            return None
+        sql = (
+            "select a.application_name from pg_locks as l join pg_stat_activity as a on a.pid = l.pid "
+            "where l.locktype = 'advisory' and l.granted and l.objsubid = 1 "
+            "and l.classid::bigint = $1 and l.objid::bigint = $2"
+        )
+        with self.connect() as con:
+            rows = con.fetch(sql, [ADVISORY_LOCK >> 32, ADVISORY_LOCK & 0xFFFFFFFF])
+        if not rows:
+            return None
+        name = str(rows[0][0] or "")
+        return name.removeprefix("arwip ") if name.startswith("arwip ") else "sync"
 
     def require(self) -> None:
         self.connect().close()

@@ -12,6 +12,8 @@ SEARCH_PATHS = {
     "payments": "/gql/v1/payments/search",
 }
 INVOICE_DETAIL_PATH = "/gql/v1/invoice/{id}"
+EVENT_ENTITIES = {"wip": "wip", "invoice": "invoices", "payment": "payments"}
+"""Webhook entity type (CONTRACT.md "Aiwyn event subscriptions") -> the entity (resource) it changes."""
 RECORDS_PATH = "/api/v1/records"  # Records API (seed 002, CONTRACT.md "Aiwyn Records API")
 RECORD_TYPES_PATH = "/api/v1/records/types"
 RECORD_SCHEMA_PATH = "/api/v1/records/schema/{type}"
@@ -30,6 +32,7 @@ SETTINGS = with_http(
     Setting("start_date", DEFAULT_START_DATE, doc="first run reads changes since this ISO date"),
     Setting("lag_seconds", int(DEFAULT_LAG.total_seconds()), doc="re-read window behind the watermark (s)"),
     Setting("page_size", PAGE_SIZE, doc="rows per search request (1..1000)"),
+    Setting("webhook_secret", (), secret=True, doc="webhook signing secret(s) whsec_..., a list while rotating"),
 )
 """``[sources.aiwyn]`` keys (``SOURCES__AIWYN__<KEY>``); see :mod:`sources._config`."""
 

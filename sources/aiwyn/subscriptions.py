@@ -12,39 +12,29 @@ answer outside the envelope. A secret is returned to the caller and never put in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sources._http import ApiClient, EndpointUnavailable, SourceError
+from sources._webhooks import Subscription
+
+__all__ = ["Subscription", "catalog", "create_subscription", "delete_subscription", "get_secret",
+           "list_subscriptions", "rotate_secret"]
 
 PATH = "/api/v1/event-subscriptions"
 ALL_OPERATIONS = ("CREATE", "UPDATE", "DELETE")
 
 
-@dataclass(frozen=True)
-class Subscription:
-    """A subscription as the API lists it; ``id`` kept as text, ``created_at`` as the API wrote it (ISO Z)."""
+def _subscription(data: Any) -> Subscription:
+    """A :class:`Subscription` from the API's ``{id, name, url, entityTypes, operations, active, createdAt}``.
 
-    id: str
-    name: str
-    url: str
-    entity_types: tuple[str, ...]
-    operations: tuple[str, ...]
-    active: bool
-    created_at: str | None
-
-    @classmethod
-    def of(cls, data: Any) -> Subscription:
-        """From the API's ``{id, name, url, entityTypes, operations, active, createdAt}``.
-
-        Raises:
-            SourceError: not an object, or without ``id`` or ``url``.
-        """
-        if not isinstance(data, dict) or data.get("id") is None or not data.get("url"):
-            raise SourceError(f"aiwyn: a subscription without id or url: {str(data)[:200]}")
-        return cls(str(data["id"]), str(data.get("name") or ""), str(data["url"]),
-                   tuple(data.get("entityTypes") or ()), tuple(data.get("operations") or ()),
-                   bool(data.get("active", True)), data.get("createdAt"))
+    Raises:
+        SourceError: not an object, or without ``id`` or ``url``.
+    """
+    if not isinstance(data, dict) or data.get("id") is None or not data.get("url"):
+        raise SourceError(f"aiwyn: a subscription without id or url: {str(data)[:200]}")
+    return Subscription(str(data["id"]), str(data.get("name") or ""), str(data["url"]),
+                        tuple(data.get("entityTypes") or ()), tuple(data.get("operations") or ()),
+                        bool(data.get("active", True)), data.get("createdAt"))
 
 
 def _data(body: Any, what: str) -> Any:
@@ -70,7 +60,7 @@ async def list_subscriptions(client: ApiClient) -> list[Subscription]:
     data = _data(await client.request("GET", PATH), "listing event subscriptions")
     if not isinstance(data, list):
         raise SourceError("aiwyn: the subscription list is not a list")
-    return [Subscription.of(d) for d in data]
+    return [_subscription(d) for d in data]
 
 
 async def create_subscription(client: ApiClient, url: str, entity_types: Iterable[str] | None = None,
@@ -88,7 +78,7 @@ async def create_subscription(client: ApiClient, url: str, entity_types: Iterabl
         raise SourceError(f"aiwyn: no such event entity type {', '.join(unknown)}; the catalog has "
                           f"{', '.join(offered)}")
     body = {"name": name, "url": url, "entityTypes": wanted, "operations": list(operations), "active": True}
-    return Subscription.of(_data(await client.request("POST", PATH, json=body), "creating a subscription"))
+    return _subscription(_data(await client.request("POST", PATH, json=body), "creating a subscription"))
 
 
 async def delete_subscription(client: ApiClient, subscription_id: str | int) -> None:

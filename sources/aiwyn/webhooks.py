@@ -10,7 +10,8 @@ a secret rotation the header lists two ``sha256=`` values separated by a comma.
 A receiver reads the body with :func:`read_body` (at most :data:`MAX_BODY_BYTES`), checks it with
 :meth:`WebhookVerifier.verify`, parses it with :func:`parse_event`, stores the event, then answers 2xx.
 Every refusal is a :class:`WebhookRejected` carrying a short ``reason`` (for logs and metrics) and the
-HTTP ``status`` to answer; nothing in a message is secret.
+HTTP ``status`` to answer; nothing in a message is secret. The vendor-neutral pieces (the body reader, the
+event, the errors) live in :mod:`sources._webhooks` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import binascii
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from sources._webhooks import MAX_BODY_BYTES, PayloadError, WebhookEvent, WebhookRejected, digits, read_body
+
+__all__ = ["MAX_BODY_BYTES", "PayloadError", "SignatureError", "WebhookEvent", "WebhookRejected", "WebhookVerifier",
+           "decode_secret", "parse_event", "read_body"]
+
+SOURCE = "aiwyn"
 EVENT_ID_HEADER = "X-Aiwyn-Event-Id"
 TIMESTAMP_HEADER = "X-Aiwyn-Timestamp"
 SIGNATURE_HEADER = "X-Aiwyn-Signature"
-MAX_BODY_BYTES = 1 << 20
-"""Largest delivery body accepted (1 MiB); a hint is a few hundred bytes."""
 TOLERANCE_S = 300
 """How far ``X-Aiwyn-Timestamp`` may be from the receiver's clock, either way (seconds)."""
 ENTITY_TYPES = frozenset({"wip", "invoice", "payment"})
@@ -39,30 +43,10 @@ OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE"})
 SECRET_PREFIX = "whsec_"
 
 
-class WebhookRejected(ValueError):
-    """A delivery refused before anything was stored.
-
-    ``reason``: a short code (``missing_header``, ``malformed_header``, ``too_old``, ``too_new``, ``no_match``,
-    ``too_large``, ``malformed_json``, ``missing_field``, ``bad_field``); ``status``: the HTTP status to answer.
-    """
-
-    status = 400
-
-    def __init__(self, reason: str, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        if status is not None:
-            self.status = status
-
-
 class SignatureError(WebhookRejected):
     """The signature headers are missing, malformed, out of the time window or match no secret (HTTP 401)."""
 
     status = 401
-
-
-class PayloadError(WebhookRejected):
-    """The body is too large (HTTP 413), not a JSON object, or lacks or mistypes a field (HTTP 400)."""
 
 
 def decode_secret(secret: str) -> bytes:
@@ -79,11 +63,6 @@ def decode_secret(secret: str) -> bytes:
     if not key:
         raise ValueError("the Aiwyn webhook secret is empty")
     return key
-
-
-def _digits(text: str) -> bool:
-    """True for a non-empty run of ASCII digits (``str.isdigit`` also takes e.g. superscripts)."""
-    return text.isascii() and text.isdigit()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -129,7 +108,7 @@ class WebhookVerifier:
             if not value:
                 raise SignatureError("missing_header", f"missing header {name}")
         assert stamp is not None and listed is not None
-        if not _digits(stamp.strip()):
+        if not digits(stamp.strip()):
             raise SignatureError("malformed_header", f"{TIMESTAMP_HEADER} is not epoch seconds")
         timestamp = int(stamp)
         skew = self._clock() - timestamp
@@ -146,45 +125,6 @@ class WebhookVerifier:
             if any(hmac.compare_digest(expected, g.lower().encode()) for g in given):
                 return timestamp
         raise SignatureError("no_match", f"no signature in {SIGNATURE_HEADER} matches a configured secret")
-
-
-async def read_body(chunks: AsyncIterable[bytes], content_length: str | None = None,
-                    limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, read chunk by chunk (e.g. Starlette's ``request.stream()``), refused as soon as it
-    passes ``limit`` bytes, or at once when ``Content-Length`` says it will.
-
-    Raises:
-        PayloadError: ``too_large`` (HTTP 413).
-    """
-    too_large = PayloadError("too_large", f"the body is larger than {limit} bytes", 413)
-    if content_length and _digits(content_length.strip()) and int(content_length) > limit:
-        raise too_large
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """One delivery's event: a hint that a record changed, never the record.
-
-    ``entity_type`` is ``wip``, ``invoice`` or ``payment``; ``operation`` ``CREATE``, ``UPDATE`` or ``DELETE``
-    (a DELETE means the record is gone from the search endpoints); ``occurred_at`` and ``updated_at`` (the
-    record's ``updatedAt``) are UTC; ``subscription_id`` is kept as text; ``payload`` is the raw body.
-    """
-
-    event_id: str
-    subscription_id: str
-    entity_type: str
-    operation: str
-    entity_id: int
-    occurred_at: datetime
-    updated_at: datetime
-    payload: bytes = field(default=b"", repr=False, compare=False)
 
 
 def _required(obj: dict[str, Any], key: str, where: str = "") -> Any:
@@ -205,7 +145,7 @@ def _instant(value: Any, name: str) -> datetime:
 
 
 def _record_id(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not _digits(str(value).strip()):
+    if isinstance(value, bool) or not isinstance(value, int | str) or not digits(str(value).strip()):
         raise PayloadError("bad_field", f"{name} is not an integer id: {str(value)[:40]!r}")
     return int(value)
 
@@ -247,4 +187,5 @@ def parse_event(body: bytes) -> WebhookEvent:
         occurred_at=_instant(_required(obj, "occurredAt"), "occurredAt"),
         updated_at=_instant(_required(data, "updatedAt", "data."), "data.updatedAt"),
         payload=body,
+        source=SOURCE,
     )

@@ -2,9 +2,10 @@
 (:class:`sources._vendor.Vendor`; seed 004, iinsight.md, CONTRACT.md "iinsight", "iinsight payments", "iinsight
 billings").
 
-API v1 lists only active and voided invoices: a reversed invoice just disappears, so on v1 every sync
-reconciles the invoice ids (:meth:`Iinsight.hides_deletes`); v2 lists reversed invoices itself. Payments are
-voided, never deleted; deleted billings are found by every sync (:mod:`sources.iinsight.billings`).
+API v1 lists only active and voided invoices: a reversed invoice just disappears, so on v1 only reconciling the
+invoice ids (every ``reconcile_every``, see :mod:`pipelines.reconcile`) finds it; v2 lists reversed invoices
+itself. Payments are voided, never deleted; deleted billings are found by every sync
+(:mod:`sources.iinsight.billings`).
 """
 
 from __future__ import annotations
@@ -83,9 +84,6 @@ class Iinsight(Vendor):
 
     async def ids(self, client: ApiClient, entity: Entity, config: Config) -> set[str]:
         return {str(row[entity.key]) async for row in _every_row(client, config, _LISTS[entity.name])}
-
-    def hides_deletes(self, config: Config) -> bool:
-        return int(config["api_version"]) == 1
 
 
 async def _sum(

@@ -489,7 +489,7 @@ def reconcile(
 
             loaded: set[str] = set()
             if _relation_exists(con, "iinsight.invoices"):
-                loaded = {r[0] for r in con.sql("SELECT invoice_id FROM iinsight.invoices").fetchall()}
+                loaded = {r[0] for r in con.fetch("SELECT invoice_id FROM iinsight.invoices")}
             for name, expected, id_column, amount, days in (
                 ("aging", expected_aging(truth, day), "invoice_id", "open_amount", "days_past_due"),
                 ("wip", expected_wip(truth, day, loaded), "wip_id", "outstanding_amount", "age_days"),

@@ -191,9 +191,9 @@ def test_answers_that_are_not_json_are_quarantined_and_read_again_next_run(clust
 
 
 def test_an_unreadable_id_page_skips_reconciling_instead_of_flagging_records_that_exist(cluster, tmp_path):
-    """iinsight API v1 is reconciled on every sync. When a page of its ids is not JSON, the id set is
-    incomplete: the sync says the entity was not reconciled and flags nothing (the voided invoices it
-    could not read still exist), and the models are still built."""
+    """iinsight API v1 reconciled by a sync (reconcile_every 0: every sync). When a page of its ids is not JSON,
+    the id set is incomplete: the sync says the entity was not reconciled and flags nothing (the voided
+    invoices it could not read still exist), and the models are still built."""
     firm = Firm(seed=1, size="tiny", now=NOW)
     down = [False]
 
@@ -205,7 +205,8 @@ def test_an_unreadable_id_page_skips_reconciling_instead_of_flagging_records_tha
 
     sims = cluster(firm, before={"iinsight": before})
     db = tmp_path / "w.duckdb"
-    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=1, **fast_retries(0.05))
+    env = sync_env(sims, SOURCES__IINSIGHT__API_VERSION=1, SOURCES__IINSIGHT__RECONCILE_EVERY="0s",
+                   **fast_retries(0.05))
     assert run_sync(db, env).returncode == 0
     down[0] = True
     result = run_sync(db, env)

@@ -68,7 +68,7 @@ def test_deleted_voided_reversed_and_cancelled_records_leave_ar_and_wip(cluster,
     assert full.differences == 0, full.summary()
 
 
-def test_a_reversed_invoice_leaves_ar_on_api_v1_with_a_plain_sync(cluster, tmp_path):
+def test_a_reversed_invoice_leaves_ar_on_api_v1_with_a_plain_sync_once_reconcile_is_due(cluster, tmp_path):
     firm = Firm(seed=8, size="tiny", now=NOW)
     sims = cluster(firm)
     db = tmp_path / "w.duckdb"
@@ -79,6 +79,10 @@ def test_a_reversed_invoice_leaves_ar_on_api_v1_with_a_plain_sync(cluster, tmp_p
     firm.write(lambda con, t: con.execute(
         "UPDATE iinsight_invoices SET status = 'REVERSED', total_amount_payable = 0, last_update_utc = ? "
         "WHERE invoice_id = ?", [t, int(invoice)]).fetchall())
-    result = run_sync(db, env)
+    result = run_sync(db, env)  # the last reconcile (the first sync) is younger than reconcile_every
     assert result.returncode == 0, result.describe()
+    assert "reconciled" not in result.output and invoice in _open(db, firm)[0]
+    result = run_sync(db, {**env, "SOURCES__IINSIGHT__RECONCILE_EVERY": "0s"})
+    assert result.returncode == 0, result.describe()
+    assert "iinsight.invoices: reconciled" in result.output, result.output
     assert invoice not in _open(db, firm)[0], f"reversed invoice {invoice} is still open AR"

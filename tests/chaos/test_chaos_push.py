@@ -177,7 +177,7 @@ def test_a_transfer_whose_fate_is_unknown_is_looked_up_not_resent(cluster: Calla
 
 
 def test_refused_credentials_and_a_held_warehouse(cluster: Callable[..., SimulatorCluster], tmp_path: Path) -> None:
-    from pipelines.warehouse import warehouse_lock
+    from pipelines.warehouse import DuckDBWarehouse
 
     sims = cluster(Firm(seed=3, size="tiny", now=NOW))
     db, csv = tmp_path / "w.duckdb", write_csv(tmp_path / "nrbs.csv", [nrb(1)])
@@ -185,6 +185,6 @@ def test_refused_credentials_and_a_held_warehouse(cluster: Callable[..., Simulat
     refused = run_arwip(["push", "aimsio-nrbs", "--csv", str(csv), "--db", str(db), "--apply"], env)
     assert refused.returncode == 2 and "check SOURCES__AIMSIO__USERNAME" in refused.error_message(), refused.describe()
     assert newest(db)["ARWIP-0001"]["status"] == "failed"  # refused before anything was done
-    with warehouse_lock(db):
+    with DuckDBWarehouse(db).writer_lock():
         held = run_arwip(["push", "aimsio-nrbs", "--csv", str(csv), "--db", str(db), "--apply"], sync_env(sims))
     assert held.returncode == 75, held.describe()

@@ -279,6 +279,21 @@ def test_fault_drops_are_never_sent_and_seeded() -> None:
     assert 0 < len(first) < 20 and _dropped_positions(seed=3) == first
 
 
+def test_fault_rates_change_at_run_time() -> None:
+    with serve(seed=3) as cluster, Receiver() as receiver:
+        subscribe(aiwyn(cluster), receiver.url, entityTypes=["wip"])
+        faults = cluster.urls["aiwyn"] + "/_sim/aiwyn/webhook-faults"
+        assert httpx.post(faults, json={"drop": 1.5}).status_code == 400
+        assert httpx.post(faults, json={"delay": 0.5}).status_code == 400
+        assert httpx.post(faults, json={"drop": 1.0}).json() == {
+            "drop": 1.0, "duplicate": 0.0, "reorder": 0.0, "bad_signature": 0.0, "stale_timestamp": 0.0}
+        touch(cluster, "wip", 3)
+        assert settled(cluster)["counts"]["dropped"] == 3 and receiver.received == []
+        httpx.post(faults, json={"drop": 0})
+        ids = touch(cluster, "wip", 2)["ids"]
+        assert sorted(parse_event(r.body).entity_id for r in receiver.wait_for(2)) == ids
+
+
 @pytest.mark.parametrize(("fault", "reason"), [("bad_signature", "no_match"), ("stale_timestamp", "too_old")])
 def test_fault_bad_first_attempt_is_rejected_then_retried(fault: str, reason: str) -> None:
     verifier: list[WebhookVerifier] = []
