@@ -247,12 +247,17 @@ class Coordinator:
             pause = RETRY_S[min(state.failures, len(RETRY_S)) - 1]
             state.next_poll = time.monotonic() + min(pause, state.interval)
             self.metrics.failures.labels(name).inc()
-        if published:
+        # readers see the sync: DuckDB once the BI snapshot is published; PostgreSQL once the models swapped in
+        visible = bool(published) or (error is None and bool(loaded))
+        if visible:
             self.metrics.published(list(loaded), started_wall)
+        if published:
             log.info("published the BI snapshot (%.2f s); sync took %.1f s", published[0].seconds, elapsed)
+        elif visible:
+            log.info("readers see the new models; sync took %.1f s", elapsed)
         if error is not None:
             log.error("sync failed: %s", message)
-        self._settle(plan, loaded, bool(published))
+        self._settle(plan, loaded, visible)
 
     def _loaded(self, run: SourceRun, loaded: dict[str, SourceRun]) -> None:
         loaded[run.name] = run
@@ -267,13 +272,14 @@ class Coordinator:
         if run.error is not None:
             log.warning("  %s: reconciling failed: %s", run.name, explain(run.error)[0])
 
-    def _settle(self, plan: Plan, loaded: Mapping[str, SourceRun], published: bool) -> None:
-        """Mark the plan's events processed when every source they hinted loaded, else hand them back."""
+    def _settle(self, plan: Plan, loaded: Mapping[str, SourceRun], visible: bool) -> None:
+        """Mark the plan's events processed when every source they hinted loaded, else hand them back; ``visible``:
+        readers see the sync (its events' lag is observed)."""
         if plan.batch is None or not plan.batch.events:
             return
         if all(source in loaded for source in plan.hints):
             self.inbox.mark_processed(plan.batch)
-            if published:
+            if visible:
                 now = time.time()
                 for stored in plan.batch.events:
                     self.metrics.event_lag.observe(max(now - stored.event.occurred_at.timestamp(), 0.0))

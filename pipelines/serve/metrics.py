@@ -92,7 +92,8 @@ class ServeMetrics:
         self.sync_duration.labels(source).observe(seconds)
 
     def published(self, sources: Iterable[str], started: float) -> None:
-        """A sync that started at ``started`` (epoch s) and read ``sources`` was published to the BI snapshot."""
+        """A sync that started at ``started`` (epoch s) and read ``sources`` is what readers see now (DuckDB: the BI
+        snapshot was published; PostgreSQL: the models were swapped in)."""
         for source in sources:
             self._published_start[source] = max(started, self._published_start.get(source, 0.0))
 

@@ -52,14 +52,14 @@ def wait_until(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "t
 
 
 class Service:
-    """``arwip serve --db <db> --port <port>`` as a child process (``env``: config keys, e.g. from
-    :func:`serve_env`). ``lines`` collects its stdout and stderr; ``url`` is its base URL."""
+    """``arwip serve --db <db> --port <port> <args>`` as a child process in ``cwd`` (``env``: config keys, e.g.
+    from :func:`serve_env`). ``lines`` collects its stdout and stderr; ``url`` is its base URL."""
 
-    def __init__(self, db: Path, env: dict[str, str], port: int | None = None, *args: str) -> None:
+    def __init__(self, db: Path, env: dict[str, str], port: int | None = None, *args: str, cwd: Path = REPO) -> None:
         self.db, self.port = db, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, *LAUNCHER, "serve", "--db", str(db), "--port", str(self.port), *args]
-        self.proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, encoding="utf-8", errors="replace")
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -88,9 +88,9 @@ class Service:
         return [line for line in list(self.lines) if re.search(pattern, line)]
 
     def ready(self, timeout_s: float = 120.0) -> Service:
-        """Wait until it listens and its first sync was published."""
+        """Wait until it listens and readers see its first sync (the BI snapshot, or PostgreSQL's models)."""
         self.wait_log("listening on", timeout_s)
-        self.wait_log("published the BI snapshot", timeout_s)
+        self.wait_log("published the BI snapshot|readers see the new models", timeout_s)
         return self
 
     def metrics(self) -> dict[str, float]:
