@@ -5,11 +5,7 @@ the demo's recreate guard."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg2
 import pyarrow as pa
@@ -29,9 +25,9 @@ from pipelines.warehouse import (
 )
 from sources._http import ConfigError
 from tests.pg_server import PostgresServer
+from tests.serve.harness import lock_held
 
 KEY = "DESTINATION__POSTGRES__CREDENTIALS"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def sql(dsn: str, *statements: str) -> list[tuple]:
@@ -145,26 +141,11 @@ def test_read_only_connections_cannot_write(pg):
 
 
 def test_the_writer_lock_is_held_by_one_process_at_a_time(pg, postgres_dsn, tmp_path):
-    code = textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        from pipelines.warehouse import PostgresWarehouse
-        with PostgresWarehouse({postgres_dsn!r}, state_dir=Path({str(tmp_path / "other")!r})).writer_lock("serve"):
-            print("held", flush=True)
-            sys.stdin.readline()
-    """)
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "held"
-        assert pg.lock_holder() == f"serve (pid {child.pid})"
-        with pytest.raises(SyncLocked, match=rf"another arwip serve \(pid {child.pid}\) is writing postgresql://arwip@"):
+    with lock_held(f"PostgresWarehouse({postgres_dsn!r}, state_dir=Path({str(tmp_path / 'other')!r}))") as pid:
+        assert pg.lock_holder() == f"serve (pid {pid})"
+        with pytest.raises(SyncLocked, match=rf"another arwip serve \(pid {pid}\) is writing postgresql://arwip@"):
             with pg.writer_lock():
                 pass
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(30)
     assert pg.lock_holder() is None  # released with its connection
     with pg.writer_lock("serve"), pg.writer_lock():  # re-entrant: serve's syncs run under serve's lock
         assert pg.holds_writer_lock() and pg.lock_holder() is None

@@ -124,6 +124,24 @@ class Service:
         self.http.close()
 
 
+@contextmanager
+def lock_held(warehouse: str, holder: str = "serve") -> Iterator[int]:
+    """The writer's lock of ``warehouse`` (Python text naming a :class:`pipelines.warehouse.Warehouse`, e.g.
+    ``DuckDBWarehouse(Path('w.duckdb'))``) held by a child process as ``holder`` (as ``arwip serve`` holds it);
+    yields the child's pid."""
+    code = ("import sys\nfrom pathlib import Path\nfrom pipelines.warehouse import DuckDBWarehouse, PostgresWarehouse\n"
+            f"with {warehouse}.writer_lock({holder!r}):\n    print('held', flush=True)\n    sys.stdin.readline()\n")
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        yield child.pid
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(30)
+
+
 def serve_env(cluster: Any, secret: str | list[str] | None = SECRET, **extra: str | float | int) -> dict[str, str]:
     """The environment of a child ``arwip serve``: the cluster's sources, the webhook secret(s), ``extra``."""
     keys: dict[str, str | float | int] = {}

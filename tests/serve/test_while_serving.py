@@ -3,11 +3,8 @@ BI snapshot and say so; ``arwip sync`` exits 75 naming the holder; without a sna
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -18,30 +15,12 @@ from pipelines.publish import default_snapshot_path
 from pipelines.sync import sync
 from pipelines.warehouse import EXIT_LOCKED, DuckDBWarehouse
 from simulators import SimulatorCluster
+from tests.serve.harness import lock_held
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-@contextmanager
-def held(db: Path, holder: str = "serve") -> Iterator[int]:
-    """The writer's lock of ``db`` held by a child process (as ``arwip serve`` holds it); yields its pid."""
-    code = textwrap.dedent(f"""
-        import sys, time
-        from pathlib import Path
-        from pipelines.warehouse import DuckDBWarehouse
-        with DuckDBWarehouse(Path({str(db)!r})).writer_lock({holder!r}):
-            print("held", flush=True)
-            sys.stdin.readline()
-    """)
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "held"
-        yield child.pid
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(30)
+def held(db: Path) -> AbstractContextManager[int]:
+    """The writer's lock of ``db`` held by a child process as ``serve``; yields its pid."""
+    return lock_held(f"DuckDBWarehouse(Path({str(db)!r}))")
 
 
 def test_report_and_verify_read_the_snapshot_while_serve_holds_the_warehouse(
