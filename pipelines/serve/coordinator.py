@@ -10,12 +10,12 @@ What it runs, each time it wakes (a webhook event was stored, a poll is due, or 
   those entities. Events stored while a sync runs wait for the next one.
 
 Due polls and hints go into one sync (:func:`pipelines.sync.sync`: the sources extract concurrently, then the
-models, the data tests and the BI snapshot). A source whose last sync failed is retried alone, with a growing
-pause (:data:`RETRY_S`, at most its interval), so that it cannot keep the others' changes from being published; a
-due retry and pending events take turns; while a source with webhooks is failing its events stay in the inbox (its
-retry is a full sync, then they are claimed). Events are marked processed once their sources loaded; otherwise
-they are released for the next sync. A sync killed half-way (``kill -9``) leaves what the next sync resumes, and
-claimed events go back to pending when the inbox is next opened.
+models, the data tests, then the BI snapshot on DuckDB or the models' swap on PostgreSQL). A source whose last sync
+failed is retried alone, with a growing pause (:data:`RETRY_S`, at most its interval), so that it cannot keep the
+others' changes from being published; a due retry and pending events take turns; while a source with webhooks is
+failing its events stay in the inbox (its retry is a full sync, then they are claimed). Events are marked processed
+once their sources loaded; otherwise they are released for the next sync. A sync killed half-way (``kill -9``)
+leaves what the next sync resumes, and claimed events go back to pending when the inbox is next opened.
 """
 
 from __future__ import annotations

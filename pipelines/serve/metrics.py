@@ -49,11 +49,12 @@ class ServeMetrics:
                                    per_source, registry=r)
         self.failures = Counter("arwip_source_failures", "Syncs of the source that failed", per_source, registry=r)
         self.freshness = Gauge("arwip_source_freshness_seconds",
-                               "Age of the source's data in the BI snapshot: seconds since the start of the last "
-                               "published sync that read it (-1: none yet)", per_source, registry=r)
+                               "Age of the source's data readers see (the BI snapshot, or PostgreSQL's models): "
+                               "seconds since the start of the last sync readers see that read it (-1: none yet)",
+                               per_source, registry=r)
         self.syncs = Counter("arwip_syncs", "Syncs run, by why they ran (poll, webhook, retry)", ["kind"], registry=r)
         self.sync_seconds = Histogram("arwip_sync_seconds",
-                                      "Wall time of a whole sync: sources, models, data tests and BI snapshot",
+                                      "Wall time of a whole sync: sources, models, data tests, BI snapshot or swap",
                                       buckets=_DURATION_BUCKETS, registry=r)
         self.received = Counter("arwip_webhook_events_received", "Webhook events verified and stored",
                                 per_source, registry=r)
@@ -63,8 +64,9 @@ class ServeMetrics:
                                     "Webhook deliveries of an event already stored (same event id)", per_source,
                                     registry=r)
         self.event_lag = Histogram("arwip_webhook_event_lag_seconds",
-                                   "End-to-end freshness of a webhook event: from the change (occurredAt) to the "
-                                   "BI snapshot holding it", buckets=_LAG_BUCKETS, registry=r)
+                                   "End-to-end freshness of a webhook event: from the change (occurredAt) to "
+                                   "readers seeing it (the BI snapshot, or PostgreSQL's models)", buckets=_LAG_BUCKETS,
+                                   registry=r)
         Gauge("arwip_inbox_depth", "Webhook events stored and not processed yet", registry=r).set_function(
             inbox_depth)
         self._published_start: dict[str, float] = {}

@@ -1,8 +1,9 @@
 """``arwip serve``: the long-running service (uvicorn in the foreground, logs on stdout, SIGTERM stops it).
 
-It holds the warehouse's writer's lock for its whole life (``arwip sync`` exits 75 meanwhile; ``arwip report``
-and ``arwip verify`` read the BI snapshot), opens the webhook inbox (:mod:`pipelines.inbox`), starts the
-scheduler (:mod:`pipelines.serve.coordinator`) and serves :mod:`pipelines.serve.app`.
+It holds the warehouse's writer's lock for its whole life (``arwip sync`` exits 75 meanwhile; ``arwip report`` and
+``arwip verify`` read a DuckDB warehouse's BI snapshot, a PostgreSQL one's live schemas), opens the webhook inbox
+(:mod:`pipelines.inbox`), starts the scheduler (:mod:`pipelines.serve.coordinator`) and serves
+:mod:`pipelines.serve.app`.
 
 Stopping (SIGTERM or Ctrl-C): no new request is accepted, requests in flight finish (an event being stored is
 stored and answered), the running sync gets ``stop_timeout_s`` to finish; if it has not, the process exits

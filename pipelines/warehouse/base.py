@@ -48,7 +48,8 @@ Check = Callable[[Mapping[str, str]], None]
 
 
 class SyncLocked(RuntimeError):
-    """Another sync holds the warehouse (``arwip sync`` exits with :data:`EXIT_LOCKED`)."""
+    """Another arwip process (a sync, ``arwip serve``, a push) holds the warehouse's writer's lock (the commands exit
+    with :data:`EXIT_LOCKED`)."""
 
 
 class RelationMissing(RuntimeError):
