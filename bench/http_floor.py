@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-from sync_bench import Simulators
+from _harness import Simulators
 
 from simulators import SimSettings
 

@@ -27,8 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _harness import PYTHON, Simulators, console, run_child  # also puts this tree on the import path
 from rich.table import Table
-from sync_bench import PYTHON, Simulators, console, run_child  # also puts this tree on the import path
 
 from sources._http import HttpSettings
 from sources.aiwyn import records as rec

@@ -48,7 +48,7 @@ for path in (str(ROOT), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from sync_bench import Simulators  # noqa: E402
+from _harness import Simulators  # noqa: E402
 
 from tests.serve.harness import Service, free_port, wait_until  # noqa: E402
 
