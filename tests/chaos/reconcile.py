@@ -1,147 +1,26 @@
-"""Compare a synced warehouse with the simulators' ground truth (``Firm.truth()``), table by table.
+"""Compare a synced warehouse with the simulators' ground truth (``Firm.truth()``): :func:`reconcile` and its
+outcome, :class:`Reconciliation`.
 
-Used by the chaos tests (``tests/chaos/``) and the soak script (``bench/soak.py``). For every table the
-sources load it counts, by natural key:
-
-- **missing**: in the truth, not in the warehouse (or soft-deleted there although it exists);
-- **duplicate**: keys the warehouse holds more than once;
-- **extra**: in the warehouse as a current row, not in the truth (e.g. an Aimsio NRB deleted at the vendor
-  but not flagged in ``aimsio.deletions``);
-- **stale**: in both, but a column the truth also has (same name, same meaning) differs. Money compares
-  exactly (``Decimal``), timestamps as UTC instants, ids as text;
-- **sum mismatches**: per money column (``DECIMAL(18,2)`` in the truth), the total over the truth vs the
-  total over the warehouse's current rows, to the cent.
-
-Soft deletes: an Aimsio NRB counts as current unless ``aimsio.deletions`` flags it (``deleted_at`` set);
-children of a flagged NRB do not count either. The reports: ``pipelines.models.report`` (AR aging and WIP
-outstanding) as of the firm's date is compared, row by row (open amount, days, bucket), with the same
-reports computed here from the truth in ``Decimal`` following the README's definitions.
-
-Rows whose change timestamp in the truth is at or after ``in_flight_since`` (the start of the last sync)
-were changed *while* that sync ran (the simulators' ``page_shift`` fault); they may be stale (the next sync
-picks them up) and are counted apart as ``in_flight``, never as stale. They may never be missing.
+Used by the chaos tests (``tests/chaos/``) and the soak script (``bench/soak.py``). Every table the sources
+load is compared by natural key (``tests/chaos/reconcile_tables.py``: missing, duplicate, extra, stale rows and
+money sums; rows changed while the last sync ran count apart as in flight), and ``pipelines.models.report``
+(AR aging and WIP outstanding) as of the firm's date with the same reports computed from the truth
+(``tests/chaos/reconcile_reports.py``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from pipelines.warehouse import Connection, Warehouse, as_warehouse
 from simulators import Firm
-from simulators.data import Truth
-from tests.sources import iinsight_truth
-
-Key = tuple[str, ...]
-
-DLT_COLUMNS = frozenset({"_dlt_load_id", "_dlt_id"})
-BUCKETS = ((None, 0, "current"), (1, 30, "1-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, None, "91+"))
-
-
-def _deleted(schema: str, entity: str, column: str) -> str:
-    """SQL condition: the row is not soft-deleted in ``<schema>.deletions`` (``deleted_at`` set)."""
-    return (
-        f"CAST({column} AS VARCHAR) NOT IN (SELECT guid FROM {schema}.deletions "
-        f"WHERE entity = '{entity}' AND deleted_at IS NOT NULL)"
-    )
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    """How one truth table maps to one warehouse table.
-
-    ``live``: (entity, column) of the soft deletes that apply (``<schema>.deletions``); ``cursor``: the
-    change timestamp (same name in both); ``history``: the warehouse table keeping every version loaded.
-    """
-
-    truth: str
-    relation: str
-    key: tuple[str, ...]
-    cursor: str | None = None
-    live: tuple[str, str] | None = None
-    history: str | None = None
-    skip: frozenset[str] = frozenset()
-
-    @property
-    def schema(self) -> str:
-        return self.relation.split(".")[0]
-
-
-CHECKS: tuple[TableCheck, ...] = (
-    TableCheck("aiwyn_wip", "aiwyn.wip", ("id",), "updated_at", ("wip", "id"), "aiwyn.wip_history"),
-    TableCheck("aiwyn_invoices", "aiwyn.invoices", ("id",), "updated_at", ("invoices", "id"), "aiwyn.invoices_history"),
-    TableCheck("aiwyn_invoice_line_items", "aiwyn.invoice_line_items", ("invoice_id", "id"), None,
-               ("invoices", "invoice_id")),
-    TableCheck("aiwyn_payments", "aiwyn.payments", ("id",), "updated_at", ("payments", "id")),
-    TableCheck("aimsio_nrbs", "aimsio.nrbs", ("nrb_guid",), "nrb_updated_at", ("nrbs", "nrb_guid"),
-               "aimsio.nrbs_history"),
-    TableCheck("aimsio_nrb_children", "aimsio.nrb_children", ("nrb_guid",), None, ("nrbs", "nrb_parent_guid")),
-    TableCheck("aimsio_job_orders", "aimsio.job_orders", ("job_guid",), "job_updated_at", ("job_orders", "job_guid")),
-    TableCheck("iinsight_invoices", "iinsight.invoices", ("invoice_id",), "last_update_utc",
-               ("invoices", "invoice_id"), "iinsight.invoices_history"),
-    # v1 items have no id: the warehouse numbers them per invoice (item_no), the API orders them by cost_id
-    TableCheck("iinsight_invoice_items", "iinsight.invoice_items", ("invoice_id", "item_no"), None,
-               ("invoices", "invoice_id")),
-    TableCheck("iinsight_payments", "iinsight.payments", ("payment_id",), "last_update_utc",
-               ("payments", "payment_id"), "iinsight.payments_history"),
-    # billings have no change timestamp: none is ever "in flight"
-    TableCheck("iinsight_billings", "iinsight.billings", ("id",), None, ("billings", "id")),
-)
-
-
-@dataclass
-class TableDiff:
-    """Differences of one table (see the module docstring); ``examples`` holds a few for messages."""
-
-    table: str
-    truth_rows: int = 0
-    warehouse_rows: int = 0
-    missing: int = 0
-    duplicate: int = 0
-    extra: int = 0
-    stale: int = 0
-    superseded: int = 0
-    in_flight: int = 0
-    sum_mismatches: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    @property
-    def differences(self) -> int:
-        return self.missing + self.duplicate + self.extra + self.stale + self.sum_mismatches
-
-    def note(self, text: str) -> None:
-        if len(self.examples) < 5:
-            self.examples.append(text)
-
-
-@dataclass
-class ReportDiff:
-    """Differences between a report from the warehouse and the same report computed from the truth."""
-
-    report: str
-    expected_rows: int = 0
-    actual_rows: int = 0
-    missing: int = 0
-    extra: int = 0
-    different: int = 0
-    expected_total: Decimal = Decimal(0)
-    actual_total: Decimal = Decimal(0)
-    examples: list[str] = field(default_factory=list)
-
-    @property
-    def differences(self) -> int:
-        return self.missing + self.extra + self.different + (self.expected_total != self.actual_total)
-
-    def note(self, text: str) -> None:
-        if len(self.examples) < 5:
-            self.examples.append(text)
+from tests.chaos.reconcile_reports import ReportDiff, compare_report, expected_aging, expected_wip
+from tests.chaos.reconcile_tables import CHECKS, TableCheck, TableDiff, compare_table, norm, relation_exists
 
 
 @dataclass
@@ -194,258 +73,6 @@ class Reconciliation:
         return "\n".join(lines)
 
 
-# -- values ----------------------------------------------------------------------------------------
-
-
-def norm(value: Any) -> Any:
-    """A value in a comparable form: numbers as Decimal, instants as aware UTC datetimes."""
-    if value is None or (isinstance(value, bool | str | date) and not isinstance(value, datetime)):
-        return value
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, int | float | Decimal):
-        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    return value
-
-
-def same(a: Any, b: Any) -> bool:
-    """Whether two values mean the same (``"1.000"`` and ``Decimal(1)``; ``143`` and ``"143"``)."""
-    a, b = norm(a), norm(b)
-    if a is None or b is None:
-        return a is b
-    if type(a) is type(b):
-        return bool(a == b)
-    if isinstance(a, Decimal) or isinstance(b, Decimal):
-        try:
-            return Decimal(str(a)) == Decimal(str(b))
-        except (InvalidOperation, ValueError):
-            return False
-    return str(a) == str(b)
-
-
-def _text_key(row: dict[str, Any], columns: Iterable[str]) -> Key:
-    return tuple("" if row.get(c) is None else str(norm(row.get(c))) for c in columns)
-
-
-# -- tables ----------------------------------------------------------------------------------------
-
-
-def _relation_exists(con: Connection, relation: str) -> bool:
-    schema, name = relation.split(".")
-    return bool(
-        con.fetch(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2", [schema, name]
-        )[0][0]
-    )
-
-
-def _warehouse_rows(con: Connection, check: TableCheck) -> list[dict[str, Any]]:
-    """The table's current rows: soft-deleted ones (``<schema>.deletions``) left out."""
-    if not _relation_exists(con, check.relation):
-        return []
-    where = "TRUE"
-    if check.live and _relation_exists(con, f"{check.schema}.deletions"):
-        where = _deleted(check.schema, *check.live)
-    return con.arrow(f"SELECT * FROM {check.relation} WHERE {where}").to_pylist()
-
-
-def _truth_rows(truth: Truth, check: TableCheck, iinsight_api_version: int) -> list[dict[str, Any]]:
-    """The truth's rows as the API shows them: iinsight payment amounts signed as the API version shows them,
-    billings' ``reference_date`` the work day at 12:00 UTC."""
-    rows = truth[check.truth].to_pylist()
-    if check.truth == "iinsight_payments":
-        for row in rows:
-            row["amount"] = row["v1_amount"] if iinsight_api_version == 1 else -row["amount"]
-    if check.truth == "iinsight_billings":
-        for row in rows:
-            row["reference_date"] = datetime.combine(row["reference_date"], time(12), UTC)
-    if check.truth in ("iinsight_invoices", "iinsight_invoice_items") and iinsight_api_version == 1:
-        # v1 lists active and voided invoices only: a reversed invoice is not there to be loaded
-        reversed_ids = {r["invoice_id"] for r in truth.iinsight_invoices.to_pylist() if r["status"] == "REVERSED"}
-        rows = [r for r in rows if r["invoice_id"] not in reversed_ids]
-    if check.truth == "iinsight_invoice_items":
-        position: Counter[Any] = Counter()
-        for row in sorted(rows, key=lambda r: (r["invoice_id"], r["cost_id"])):
-            position[row["invoice_id"]] += 1
-            row["item_no"] = position[row["invoice_id"]]
-    return rows
-
-
-def _versions(con: Connection, check: TableCheck) -> set[Key]:
-    """(key..., change timestamp) of every version in the table's history (empty without one)."""
-    if not check.history or not check.cursor or not _relation_exists(con, check.history):
-        return set()
-    columns = [*check.key, check.cursor]
-    rows = con.fetch(f"SELECT {', '.join(columns)} FROM {check.history}")
-    return {tuple(str(norm(v)) for v in row) for row in rows}
-
-
-def _money_columns(table: pa.Table) -> list[str]:
-    return [f.name for f in table.schema if pa.types.is_decimal(f.type) and f.type.scale == 2]
-
-
-def compare_table(
-    con: Connection,
-    truth: Truth,
-    check: TableCheck,
-    in_flight_since: datetime | None = None,
-    iinsight_api_version: int = 2,
-) -> TableDiff:
-    """Differences of one table (see the module docstring).
-
-    A stale row whose truth version is in the table's history (``superseded``) was loaded, and then lost to
-    an older version of the same record loaded in the same run: counted in ``stale`` and in ``superseded``.
-    """
-    diff = TableDiff(check.truth)
-    expected = _truth_rows(truth, check, iinsight_api_version)
-    actual = _warehouse_rows(con, check)
-    diff.truth_rows, diff.warehouse_rows = len(expected), len(actual)
-    by_key: dict[Key, list[dict[str, Any]]] = {}
-    for row in actual:
-        by_key.setdefault(_text_key(row, check.key), []).append(row)
-    items = check.truth == "iinsight_invoice_items"
-    truth_cols = set(truth[check.truth].schema.names) | ({"item_no"} if items else set())
-    skip = check.skip | ({"cost_id", "description"} if items and iinsight_api_version == 1 else set())  # v2 only
-    wh_cols = set(actual[0]) if actual else set()
-    columns = sorted((truth_cols & wh_cols) - DLT_COLUMNS - skip - set(check.key))
-    versions: set[Key] | None = None
-    seen: set[Key] = set()
-    for row in expected:
-        key = _text_key(row, check.key)
-        seen.add(key)
-        found = by_key.get(key)
-        if not found:
-            diff.missing += 1
-            diff.note(f"missing {key}")
-            continue
-        if len(found) > 1:
-            diff.duplicate += 1
-            diff.note(f"duplicate {key} x{len(found)}")
-        changed = [c for c in columns if not same(row.get(c), found[0].get(c))]
-        if not changed:
-            continue
-        stamp = norm(row[check.cursor]) if check.cursor else None
-        if stamp is not None and in_flight_since is not None and stamp >= in_flight_since:
-            diff.in_flight += 1
-            continue
-        diff.stale += 1
-        if stamp is not None:
-            versions = _versions(con, check) if versions is None else versions
-            if (*key, str(stamp)) in versions:
-                diff.superseded += 1
-        c = changed[0]
-        diff.note(f"stale {key}: {c} truth={row.get(c)!r} warehouse={found[0].get(c)!r} (+{len(changed) - 1} more)")
-    for key, rows in by_key.items():
-        if key not in seen:
-            diff.extra += 1
-            diff.note(f"extra {key} ({len(rows)} row(s))")
-    for column in _money_columns(truth[check.truth]):
-        if column not in wh_cols:
-            continue
-        want = sum((norm(r[column]) for r in expected if r[column] is not None), Decimal(0))
-        got = sum((norm(r[column]) for r in actual if r.get(column) is not None), Decimal(0))
-        if want != got:
-            diff.sum_mismatches += 1
-            diff.note(f"sum({column}) truth={want} warehouse={got}")
-    return diff
-
-
-# -- reports ---------------------------------------------------------------------------------------
-
-
-def bucket(days: int) -> str:
-    """The default aging bucket of ``days`` (README: current <= 0, 1-30, 31-60, 61-90, 91+)."""
-    for lo, hi, label in BUCKETS:
-        if (lo is None or days >= lo) and (hi is None or days <= hi):
-            return label
-    raise AssertionError(days)  # pragma: no cover
-
-
-def _day(value: Any) -> date:
-    return norm(value).date() if isinstance(value, datetime) else value
-
-
-ReportRows = dict[tuple[str, str], tuple[Decimal, int, str]]
-
-
-def expected_aging(truth: Truth, as_of: date) -> ReportRows:
-    """AR aging from the truth (README "Reports"): (source, invoice id) -> (open amount, days past due, bucket);
-    an iinsight invoice owes its total minus its payments (``tests/sources/iinsight_truth.py``)."""
-    paid: dict[Any, Decimal] = {}
-    for p in truth.aiwyn_payments.to_pylist():
-        if p["status"] == "CONFIRMED" and p["invoice_id"] is not None and _day(p["payment_date"]) <= as_of:
-            paid[p["invoice_id"]] = paid.get(p["invoice_id"], Decimal(0)) + p["amount"]
-    out: ReportRows = {}
-    for inv in truth.aiwyn_invoices.to_pylist():
-        if inv["status"] in ("CANCELLED", "DRAFT") or _day(inv["invoice_date"]) > as_of:
-            continue
-        open_amount = inv["total_amount"] - paid.get(inv["id"], Decimal(0))
-        if open_amount != 0:
-            days = (as_of - _day(inv["due_date"] or inv["invoice_date"])).days
-            out[("aiwyn", str(inv["id"]))] = (open_amount, days, bucket(days))
-    invoices = truth.iinsight_invoices.to_pylist()
-    open_amounts = iinsight_truth.expected_aging(invoices, truth.iinsight_payments.to_pylist(), as_of)
-    for inv in invoices:
-        amount = open_amounts.get(str(inv["invoice_id"]))
-        if amount is not None:
-            days = (as_of - (inv["due_date"] or inv["date_of_invoice"])).days
-            out[("iinsight", str(inv["invoice_id"]))] = (amount, days, bucket(days))
-    return out
-
-
-def expected_wip(truth: Truth, as_of: date, held: set[str]) -> ReportRows:
-    """WIP outstanding from the truth (README "Reports"): (source, wip id) -> (outstanding, age days, bucket);
-    iinsight billings by ``tests/sources/iinsight_truth.py``; ``held``: the iinsight invoice ids the warehouse
-    holds (a billing on another invoice counts as billed)."""
-    out: ReportRows = {}
-    for w in truth.aiwyn_wip.to_pylist():
-        logged = _day(w["logged_date"])
-        amount = w["value"] - (w["billed_amount"] or 0) - (w["write_off_amount"] or 0)
-        if logged <= as_of and amount > 0:
-            age = (as_of - logged).days
-            out[("aiwyn", str(w["id"]))] = (amount, age, bucket(age))
-    for n in truth.aimsio_nrbs.to_pylist():
-        created = _day(n["nrb_created_at"])
-        if not n["nrb_is_billable"] or n["is_internal"] or n["nrb_billed_in_guid"] is not None or created > as_of:
-            continue
-        if n["nrb_total_after_markup"] > 0:
-            age = (as_of - created).days
-            out[("aimsio", str(n["nrb_guid"]))] = (n["nrb_total_after_markup"], age, bucket(age))
-    invoices = {i["invoice_id"]: i for i in truth.iinsight_invoices.to_pylist() if str(i["invoice_id"]) in held}
-    billings = iinsight_truth.expected_wip(truth.iinsight_billings.to_pylist(), invoices, as_of)
-    for ident, (_, logged, amount) in billings.items():
-        age = (as_of - logged).days
-        out[("iinsight", ident)] = (amount, age, bucket(age))
-    return out
-
-
-def compare_report(
-    name: str, expected: ReportRows, actual: pa.Table, id_column: str, amount: str, days: str
-) -> ReportDiff:
-    """Row-by-row comparison of a report with its expected rows (and of the totals, to the cent)."""
-    diff = ReportDiff(name, expected_rows=len(expected), actual_rows=actual.num_rows)
-    got: ReportRows = {}
-    for row in actual.to_pylist():
-        key = (row["source_system"], str(row[id_column]))
-        if key in got:
-            diff.different += 1
-            diff.note(f"{key} listed twice")
-        got[key] = (row[amount], row[days], row["aging_bucket"])
-    diff.expected_total = sum((v[0] for v in expected.values()), Decimal(0))
-    diff.actual_total = sum((v[0] for v in got.values()), Decimal(0))
-    for key, want in expected.items():
-        if key not in got:
-            diff.missing += 1
-            diff.note(f"missing {key} {want}")
-        elif got[key] != want:
-            diff.different += 1
-            diff.note(f"{key}: expected {want}, report {got[key]}")
-    for key in got.keys() - expected.keys():
-        diff.extra += 1
-        diff.note(f"extra {key} {got[key]}")
-    return diff
-
-
 # -- entry point -----------------------------------------------------------------------------------
 
 
@@ -453,7 +80,7 @@ def quarantined_rows(con: Connection) -> int:
     """Rows in the ``<source>.quarantine`` tables."""
     total = 0
     for source in ("aiwyn", "aimsio", "iinsight"):
-        if _relation_exists(con, f"{source}.quarantine"):
+        if relation_exists(con, f"{source}.quarantine"):
             total += con.fetch(f"SELECT count(*) FROM {source}.quarantine")[0][0]
     return total
 
@@ -488,7 +115,7 @@ def reconcile(
             from pipelines.models import report
 
             loaded: set[str] = set()
-            if _relation_exists(con, "iinsight.invoices"):
+            if relation_exists(con, "iinsight.invoices"):
                 loaded = {r[0] for r in con.fetch("SELECT invoice_id FROM iinsight.invoices")}
             for name, expected, id_column, amount, days in (
                 ("aging", expected_aging(truth, day), "invoice_id", "open_amount", "days_past_due"),

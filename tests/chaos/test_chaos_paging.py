@@ -16,7 +16,8 @@ import orjson
 import simulators.data
 from simulators import Firm, FirmSize
 from tests.chaos.harness import NOW, run_sync, sync_env
-from tests.chaos.reconcile import CHECKS, reconcile
+from tests.chaos.reconcile import reconcile
+from tests.chaos.reconcile_tables import CHECKS
 
 IINSIGHT_SIZE = FirmSize(clients=6, wip=20, aiwyn_invoices=5, nrbs=2, job_orders=2, iinsight_invoices=250,
                          iinsight_voided_share=0, iinsight_reversed_share=0)
