@@ -56,6 +56,7 @@ unreadable_invoice_page_loads as (
     from iinsight_quarantine
     where entity = 'invoices'
         and record_key like 'GET %'
+        and _dlt_load_id is not null
 ),
 
 newest_aiwyn_invoice_change as (
@@ -74,13 +75,12 @@ aiwyn_orphans as (
         cast(stg_aiwyn__payments.payment_id as varchar) as payment_id,
         cast(stg_aiwyn__payments.invoice_id as varchar) as invoice_id
     from stg_aiwyn__payments
-    cross join newest_aiwyn_invoice_change
     left join stg_aiwyn__invoices
         on stg_aiwyn__payments.invoice_id = stg_aiwyn__invoices.invoice_id
     where stg_aiwyn__payments.invoice_id is not null
         and not stg_aiwyn__payments.is_deleted
         and stg_aiwyn__invoices.invoice_id is null
-        and stg_aiwyn__payments.updated_at <= newest_aiwyn_invoice_change.updated_at
+        and stg_aiwyn__payments.updated_at <= (select updated_at from newest_aiwyn_invoice_change)
         and not exists (
             select 1
             from aiwyn_quarantine
@@ -95,18 +95,15 @@ iinsight_orphans as (
         stg_iinsight__payments.payment_id,
         stg_iinsight__payments.invoice_id
     from stg_iinsight__payments
-    cross join newest_iinsight_invoice_change
     left join stg_iinsight__invoices
         on stg_iinsight__payments.invoice_id = stg_iinsight__invoices.invoice_id
     inner join iinsight_payment_loads
         on stg_iinsight__payments.payment_id = iinsight_payment_loads.payment_id
-    left join unreadable_invoice_page_loads
-        on iinsight_payment_loads._dlt_load_id = unreadable_invoice_page_loads._dlt_load_id
     where stg_iinsight__payments.invoice_id is not null
-        and unreadable_invoice_page_loads._dlt_load_id is null
+        and iinsight_payment_loads._dlt_load_id not in (select _dlt_load_id from unreadable_invoice_page_loads)
         and stg_iinsight__payments.is_active
         and stg_iinsight__invoices.invoice_id is null
-        and stg_iinsight__payments.updated_at <= newest_iinsight_invoice_change.updated_at
+        and stg_iinsight__payments.updated_at <= (select updated_at from newest_iinsight_invoice_change)
         and not exists (
             select 1
             from iinsight_quarantine
