@@ -12,8 +12,7 @@ from rich.console import Console
 from pipelines.errors import fail
 from pipelines.warehouse import DESTINATION_HELP, Destination, Warehouse, open_warehouse
 
-DB_HELP = "DuckDB warehouse file (with --destination duckdb, the default)."
-DbOption = Annotated[Path, typer.Option("--db", help=DB_HELP)]
+DbOption = Annotated[Path, typer.Option("--db", help="DuckDB warehouse file (with --destination duckdb, the default).")]
 DestinationOption = Annotated[Destination | None, typer.Option("--destination", help=DESTINATION_HELP)]
 
 

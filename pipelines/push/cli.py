@@ -12,18 +12,18 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pipelines import errors
-from pipelines.options import DB_HELP, DbOption, DestinationOption, warehouse_of
+from pipelines.options import DbOption, DestinationOption, warehouse_of
 from pipelines.push import ledger as ledgers
 from pipelines.push.engine import PushResult, push
 from pipelines.push.sender import Sent
-from pipelines.warehouse import DEFAULT_DB, DESTINATION_HELP, Destination, Warehouse
+from pipelines.warehouse import DEFAULT_DB, Warehouse
 from sources import registry
 from sources._push import PushOption, PushTarget
 
@@ -37,8 +37,8 @@ push_app = typer.Typer(
 )
 
 _COMMON: dict[str, tuple[Any, Any]] = {
-    "db": (Path, typer.Option("--db", help=DB_HELP)),
-    "destination": (Destination | None, typer.Option("--destination", help=DESTINATION_HELP)),
+    "db": get_args(DbOption),  # the options every warehouse command shares (pipelines.options)
+    "destination": get_args(DestinationOption),
     "apply": (bool, typer.Option("--apply", help="Send. Without it, a dry run: print the plan, send nothing.")),
     "retry_failed": (bool, typer.Option("--retry-failed", help="Only the rows whose last push failed, was invalid "
                                         "or was interrupted.")),
