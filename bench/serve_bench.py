@@ -50,6 +50,7 @@ for path in (str(ROOT), str(BENCH)):
 
 from _harness import Simulators  # noqa: E402
 
+from pipelines.publish import default_snapshot_path  # noqa: E402
 from tests.serve.harness import Service, free_port, wait_until  # noqa: E402
 
 TABLES = {"wip": "wip", "invoice": "invoices", "payment": "payments"}
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="serve-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "serve.duckdb"
-    for leftover in (db, db.with_name("serve-bi.duckdb"), workdir / ".arwip"):
+    for leftover in (db, default_snapshot_path(db), workdir / ".arwip"):
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     result: dict[str, Any] = {"size": args.size, "rate_per_s": args.rate, "minutes": args.minutes,
                               "poll_interval_s": args.poll_interval}
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             service.ready(timeout_s=3600)
             result["first_sync_s"] = round(time.monotonic() - started, 1)
             print(f"first full sync published after {result['first_sync_s']} s", flush=True)
-            observer = Observer(db.with_name("serve-bi.duckdb"))
+            observer = Observer(default_snapshot_path(db))
             threading.Thread(target=observer.run, daemon=True).start()
 
             # 1. steady changes, latency and RSS

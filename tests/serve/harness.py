@@ -26,6 +26,7 @@ import duckdb
 import httpx
 import orjson
 
+from pipelines.publish import default_snapshot_path
 from tests.chaos.harness import LAUNCHER, REPO, sync_env
 
 SECRET = "whsec_" + "c2VydmUtdGVzdHMtc2lnbmluZy1zZWNyZXQtMzItYnl0ZXM="  # base64 of 32 bytes
@@ -196,7 +197,7 @@ def touch(cluster: Any, entity: str = "wip", count: int = 1, delete: bool = Fals
 def snapshot_rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` on the BI snapshot of ``db`` (opened read-only afresh, as a BI tool does); [] when there
     is no snapshot yet."""
-    snapshot = db.with_name(f"{db.stem}-bi{db.suffix}")
+    snapshot = default_snapshot_path(db)
     if not snapshot.exists():
         return []
     with duckdb.connect(str(snapshot), read_only=True) as con:
