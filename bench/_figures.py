@@ -48,8 +48,9 @@ def stats_delta(before: dict[str, dict[str, Any]], after: dict[str, dict[str, An
 
 
 def bounds(delta: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per API: the latency bound (latency ÷ concurrency; Aimsio also requests ÷ 10/s) and the same with
-    the simulator's own time (server time ÷ concurrency), which the latency model leaves out."""
+    """Per API: the latency bound (latency ÷ concurrency; Aimsio also requests ÷ 10/s) and the same with the
+    time the simulator took beyond the model (server time ÷ concurrency: the Aimsio queue, route work longer than
+    the latency)."""
     out: dict[str, dict[str, float]] = {}
     for vendor, d in delta.items():
         latency_s = d["latency_ms_sum"] / 1000

@@ -13,8 +13,9 @@ per response) so each vendor's ``/_sim/stats`` also reports, in its ``extra`` co
 - ``latency_rows``: rows the latency model was charged for; ``latency_responses``: responses delayed;
 - ``server_ms_sum``: summed time from a request's arrival to its last byte sent (latency included; the
   Aimsio queue included), and ``db_ms_sum``: summed time of the DuckDB calls rendering the answers
-  (:meth:`Vendor.db`, thread-pool wait included). ``server - latency`` is what the simulator itself
-  costs per request, which the latency model does not include.
+  (:meth:`Vendor.db`, thread-pool wait included). ``server - latency`` is what a request took beyond the
+  model: the Aimsio queue, the middlewares, and route work longer than the latency (work that fits in the
+  latency is inside it, see :meth:`Vendor.delay`).
 
 Nothing else changes: the apps, the Aimsio limiter and the data are the project's own.
 """

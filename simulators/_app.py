@@ -2,7 +2,8 @@
 latency model, access-token bookkeeping, the `/_sim/` admin routes and the app factory.
 
 Request pipeline (outermost first): `StatsMiddleware` (counts what clients see) → `FaultMiddleware`
-(the fault-injection seam, `_faults.py`) → vendor middleware (Aimsio's limiter) → routes.
+(the fault-injection seam, `_faults.py`) → vendor middleware (Aimsio's limiter) → `OptionalEndpointsMiddleware`
+→ `RouteClockMiddleware` (starts the latency clock) → routes.
 Admin routes (`/_sim/...`) bypass stats, faults and limits and need no auth:
 
 - `POST /_sim/activity` `{"fraction": 0.02, "seed": null}` → `Firm.activity` counts (whole firm);
@@ -20,6 +21,7 @@ import hmac
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +43,9 @@ from simulators.settings import SimSettings
 
 ErrorBody = Callable[[int, str, str], dict[str, Any]]
 """(status, code, message) → error JSON of a vendor."""
+
+_ROUTE_STARTED: ContextVar[float | None] = ContextVar("route_started", default=None)
+"""When the route began on the current request (`time.perf_counter()`), set by `RouteClockMiddleware`."""
 
 
 def envelope_error(status: int, code: str, message: str) -> dict[str, Any]:
@@ -221,10 +226,15 @@ class Vendor:
         return json_response(self.error_body(status, code, message), status, headers)
 
     async def delay(self, rows: int) -> None:
-        """The latency model: `latency_base_ms + latency_per_row_ms × rows`, slept on the event loop."""
+        """The latency model: the answer leaves `latency_base_ms + latency_per_row_ms × rows` after the route
+        began on the request (`RouteClockMiddleware`), or at once when the route's own work (queries, a write
+        and its wait for the write lock) took longer; slept on the event loop. A real API's latency includes
+        its own work, so the simulator's is not charged on top of the model. Called once, as a route answers."""
         ms = self.settings.latency_base_ms + self.settings.latency_per_row_ms * rows
-        if ms > 0:
-            await asyncio.sleep(ms / 1000)
+        started = _ROUTE_STARTED.get()
+        left = ms / 1000 - (time.perf_counter() - started if started is not None else 0.0)
+        if left > 0:
+            await asyncio.sleep(left)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a (blocking) DuckDB call in the thread pool, so latency sleeps of requests overlap."""
@@ -286,6 +296,18 @@ class OptionalEndpointsMiddleware:
         status, code = (404, "NOT_FOUND") if state == "off" else (403, "FORBIDDEN")
         message = "no such endpoint" if state == "off" else "the API user lacks the permission for this endpoint"
         await self.vendor.error(status, code, message)(scope, receive, send)
+
+
+class RouteClockMiddleware:
+    """Starts the latency clock of a request as its route begins, after the vendor's limits (`Vendor.delay`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _ROUTE_STARTED.set(time.perf_counter())
+        await self.app(scope, receive, send)
 
 
 def _admin_routes(vendor: Vendor) -> list[Route]:
@@ -356,7 +378,8 @@ def build_app(vendor: Vendor, routes: Sequence[BaseRoute], middleware: Sequence[
     app = Starlette(
         routes=[*routes, *_admin_routes(vendor)],
         middleware=[Middleware(StatsMiddleware, vendor=vendor), Middleware(FaultMiddleware, vendor=vendor),
-                    *middleware, Middleware(OptionalEndpointsMiddleware, vendor=vendor)],
+                    *middleware, Middleware(OptionalEndpointsMiddleware, vendor=vendor),
+                    Middleware(RouteClockMiddleware)],
         exception_handlers={ApiError: api_error, HasuraError: bad_query, HTTPException: http_error,
                             Exception: crash},
         lifespan=lifespan,

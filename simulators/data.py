@@ -200,6 +200,7 @@ _DELETIONS = ("CREATE TABLE aiwyn_deletions "
 """Tombstones of hard-deleted Aiwyn records (`entity` `wip` | `payment`), stamped like any change: caches drop
 their documents, webhooks send DELETE (CONTRACT.md: Aiwyn hard-deletes WIP and payments)."""
 _log = logging.getLogger(__name__)
+_UNMADE = object()  # Firm.memo: no object made yet for a key
 
 
 class Firm:
@@ -326,7 +327,11 @@ class Firm:
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
         """A per-firm object (a render cache, a sorted index) made once by `build` and shared by
-        every app serving this firm."""
+        every app serving this firm. A made object is returned without the write lock, so callers on the event
+        loop never wait for a write."""
+        made = self._memo.get(key, _UNMADE)
+        if made is not _UNMADE:
+            return made
         with self._lock:
             if key not in self._memo:
                 self._memo[key] = build()
@@ -357,15 +362,16 @@ class Firm:
     def write(self, change: Callable[[duckdb.DuckDBPyConnection, datetime], T], reorder: bool = True) -> T:
         """Run `change(connection, t)` in one transaction under the write lock.
 
-        `t` = max(latest update timestamp of any entity + 1 s, current UTC second): every row the change
-        touches must get `t` as its update timestamp, so it sorts after everything that existed before.
+        `t` = max(`stamp` + 1 s, current UTC second): every row the change touches must get `t` as its update
+        timestamp, so it sorts after everything that existed before (`stamp`, the last write's `t`, is at or after
+        every stored update timestamp, without a scan of the tables).
         The firm's `now` advances to `t`, `stamp` becomes `t` and `version` moves on by 2 (odd meanwhile).
         `reorder=False` skips re-appending rows stamped `t` (`SORTED_TABLES`): for a change that touches none
         of those tables (the Records API's), it saves their scans.
         Then, still under the lock, every `on_commit` listener is called with `t`.
         """
         with self._lock:
-            t = max(self._latest() + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+            t = max(self._stamp + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
             self._version += 1
             try:
                 self._con.execute("BEGIN TRANSACTION")

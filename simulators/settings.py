@@ -98,9 +98,10 @@ class Webhooks:
 class SimSettings:
     """Behaviour of the three simulators (one instance shared by a `SimulatorCluster`).
 
-    Times are seconds unless the name says `_ms`. Latency: every API response is delayed by
-    `latency_base_ms + latency_per_row_ms × rows_in_response` with `asyncio.sleep`, so concurrent
-    requests overlap as they would against a real server.
+    Times are seconds unless the name says `_ms`. Latency: every API response leaves
+    `latency_base_ms + latency_per_row_ms × rows_in_response` after its route began (after the Aimsio limiter),
+    the simulator's own work included, slept with `asyncio.sleep` so concurrent requests overlap as they would
+    against a real server (`Vendor.delay`).
     """
 
     aiwyn_token_ttl_s: int = 3600

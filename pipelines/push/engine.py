@@ -178,8 +178,9 @@ class _Run:
 
     async def _classified(self, client: ApiClient, planner: Planner, rows: Input) -> AsyncIterator[list[Planned]]:
         """The input's rows classified, batch by batch; a target that is not idempotent is asked which of the rows
-        to send already hold (those are unchanged)."""
-        for batch in rows:
+        to send already hold (those are unchanged). An idempotent target's batches are of its request size, so
+        the first request leaves as soon as its rows are checked."""
+        for batch in rows.chunks(self.target.batch_size if self.target.idempotent else None):
             planned = [planner.check(row, ask_vendor=not self.target.idempotent) for row in batch]
             if not self.target.idempotent:
                 wanted = [p.key for p in planned if p.action in SEND]

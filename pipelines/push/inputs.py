@@ -47,8 +47,14 @@ class Input:
         self.schema, self._batches, self._close = schema, batches, close
 
     def __iter__(self) -> Rows:
+        return self.chunks()
+
+    def chunks(self, size: int | None = None) -> Rows:
+        """Batches of rows of at most ``size`` rows (None: as read), cut from the Arrow batches without copying."""
         for batch in self._batches:
-            yield batch.to_pylist()
+            step = size or max(batch.num_rows, 1)
+            for start in range(0, batch.num_rows, step):
+                yield batch.slice(start, step).to_pylist()
 
     def __enter__(self) -> Input:
         return self

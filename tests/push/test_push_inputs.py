@@ -24,6 +24,10 @@ def test_a_query_streams_in_bounded_batches(tmp_path: Path) -> None:
             assert rows.schema.names == ["key", "amount"]
         assert sum(sizes) == 2 * BATCH_ROWS + 5 and max(sizes) <= BATCH_ROWS and len(sizes) >= 3
         with open_input(con, PushInput("key", sql=sql)) as rows:  # read again: the cursor was closed
+            chunks = list(rows.chunks(100))  # an idempotent target's request size: the first request leaves early
+        assert len(chunks[0]) == max(len(c) for c in chunks) == 100
+        assert [r["key"] for c in chunks for r in c] == list(range(2 * BATCH_ROWS + 5))
+        with open_input(con, PushInput("key", sql=sql)) as rows:
             first = next(iter(rows))[1]
         assert first == {"key": 1, "amount": Decimal("1.00")}  # an exact decimal, never a float
         con.execute("create table t (a int)")  # the connection is free for the ledger
