@@ -11,7 +11,7 @@ Three runs, one line of JSON at the end (``RESULT {...}``):
 - **stream**: 100,000 Aiwyn records from one query. ``stream_peak_rss_mb`` = the push process's peak RSS
   (``os.wait4``). Target ≤ 500: the query is streamed as Arrow batches, checked and sent batch by batch.
 
-``python bench/push_bench.py`` (about 3 minutes: the simulators' generation, then ~1.3 s, ~3 s and ~15 s of
+``python bench/push_bench.py`` (about a minute: the simulators' generation, then ~1.3 s, ~3 s and ~13 s of
 bound); ``--records 1000 --nrbs 300 --stream-rows 5000`` for a quick look. ``--workdir DIR`` keeps the
 warehouses, SQL files and logs.
 """
