@@ -25,8 +25,9 @@ per_row × rows`` over every response, counted by the simulator) divided by the 
 (8); for Aimsio, the larger of its requests ÷ 10 per second and its latency ÷ 10 in flight. Every response
 counts, whatever the endpoint (iinsight's payments and billings as much as its invoices). The APIs are
 synced concurrently, so a sync's bound is the largest per-API bound. ``full_over_bound = full_s /
-bound_s``. The bound leaves out the simulator's own time per request (DuckDB rendering the JSON), which
-is reported beside it (``sim_overhead``).
+bound_s``. A route's own work (DuckDB rendering the JSON) falls inside its latency (``Vendor.delay``); what a
+request took beyond the model (the middlewares, Aimsio's queue, work longer than the latency) is reported beside
+the bound (``sim_overhead``).
 
 Figures (JSON keys): ``full_s`` / ``incremental_s`` (the ``sync()`` call: extract, load, models);
 ``incremental_over_full`` excludes the Aimsio stub lists, which the API only offers whole: ``(incremental_s
