@@ -5,7 +5,8 @@
 ``httpx.AsyncClient`` that does nothing else: no retries, no token refresh, no parsing, no loading. The
 bound counts only the latency model (``base + per_row`` per detail ÷ the requests in flight); what the
 bare client measures on top of it is the HTTP round trip both sides pay on this machine (the simulator's
-own handling, the event loops' timer slack), which no client avoids. Ends with one JSON line:
+HTTP parsing and middlewares, which run before the route's latency clock starts, and the event loops' timer
+slack), which no client avoids. Ends with one JSON line:
 ``requests``, ``in_flight``, ``elapsed_s``, ``bound_s``, ``floor_over_bound``, ``mean_ms``, ``model_ms``.
 """
 

@@ -362,16 +362,15 @@ class Firm:
     def write(self, change: Callable[[duckdb.DuckDBPyConnection, datetime], T], reorder: bool = True) -> T:
         """Run `change(connection, t)` in one transaction under the write lock.
 
-        `t` = max(`stamp` + 1 s, current UTC second): every row the change touches must get `t` as its update
-        timestamp, so it sorts after everything that existed before (`stamp`, the last write's `t`, is at or after
-        every stored update timestamp, without a scan of the tables).
+        `t` = max(latest update timestamp of any entity + 1 s, current UTC second): every row the change
+        touches must get `t` as its update timestamp, so it sorts after everything that existed before.
         The firm's `now` advances to `t`, `stamp` becomes `t` and `version` moves on by 2 (odd meanwhile).
         `reorder=False` skips re-appending rows stamped `t` (`SORTED_TABLES`): for a change that touches none
         of those tables (the Records API's), it saves their scans.
         Then, still under the lock, every `on_commit` listener is called with `t`.
         """
         with self._lock:
-            t = max(self._stamp + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+            t = max(self._latest() + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
             self._version += 1
             try:
                 self._con.execute("BEGIN TRANSACTION")

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from pipelines.push import ledger as ledgers
-from pipelines.push.inputs import Input, open_input
+from pipelines.push.inputs import BATCH_ROWS, Input, open_input
 from pipelines.push.ledger import Entry, KeyState, Ledger
 from pipelines.push.plan import SEND, Plan, Planned, Planner
 from pipelines.push.sender import Progress, Sender, Sent
@@ -202,18 +202,22 @@ class _Run:
         try:
             planner = Planner(state, prepared, self.key, retry_failed=self.retry_failed, creates=self.target.creates,
                               duplicates=self.duplicates)
+            unsent: list[Entry] = []  # invalid and unchanged rows: nothing is sent, so they are recorded in bulk
             with open_input(self.con, source) as rows:
                 async for batch in self._classified(client, planner, rows):
                     if sender.error is not None:
                         break
-                    kept = [p for p in batch if p.action in ("invalid", "unchanged")]
-                    await ledger.append([Entry(p.key, "none", p.action, p.sha, error_field=p.field, message=p.message)
-                                         for p in kept])
+                    unsent += [Entry(p.key, "none", p.action, p.sha, error_field=p.field, message=p.message)
+                               for p in batch if p.action in ("invalid", "unchanged")]
+                    if len(unsent) >= BATCH_ROWS:
+                        await ledger.append(unsent)
+                        unsent = []
                     for p in batch:
                         if p.action in SEND:
                             await sender.add(p)
                         if sender.error is not None:
                             break
+            await ledger.append(unsent)
             for key in planner.deletes() if self.delete_missing else ():
                 s = state[key]
                 await sender.add(Planned(key, "delete", attempt=s.attempt + 1 if s.status in ledgers.OPEN else 1))
