@@ -326,11 +326,9 @@ class Firm:
             yield
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
-        """A per-firm object (a render cache, a sorted index) made once by `build` and shared by
-        every app serving this firm. A made object is returned without the write lock, so callers on the event
-        loop never wait for a write."""
-        made = self._memo.get(key, _UNMADE)
-        if made is not _UNMADE:
+        """A per-firm object (a render cache, a sorted index) made once by `build` and shared by every app serving
+        this firm; one already made is returned without the write lock (a route need not wait for a write)."""
+        if (made := self._memo.get(key, _UNMADE)) is not _UNMADE:
             return made
         with self._lock:
             if key not in self._memo:
