@@ -44,7 +44,7 @@ from simulators.settings import SimSettings
 ErrorBody = Callable[[int, str, str], dict[str, Any]]
 """(status, code, message) → error JSON of a vendor."""
 
-_ROUTE_STARTED: ContextVar[float | None] = ContextVar("route_started", default=None)
+_ROUTE_STARTED: ContextVar[float] = ContextVar("route_started")
 """When the route began on the current request (`time.perf_counter()`), set by `RouteClockMiddleware`."""
 
 
@@ -231,8 +231,7 @@ class Vendor:
         and its wait for the write lock) took longer; slept on the event loop. A real API's latency includes
         its own work, so the simulator's is not charged on top of the model. Called once, as a route answers."""
         ms = self.settings.latency_base_ms + self.settings.latency_per_row_ms * rows
-        started = _ROUTE_STARTED.get()
-        left = ms / 1000 - (time.perf_counter() - started if started is not None else 0.0)
+        left = ms / 1000 - (time.perf_counter() - _ROUTE_STARTED.get())
         if left > 0:
             await asyncio.sleep(left)
 

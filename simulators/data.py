@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -200,7 +200,6 @@ _DELETIONS = ("CREATE TABLE aiwyn_deletions "
 """Tombstones of hard-deleted Aiwyn records (`entity` `wip` | `payment`), stamped like any change: caches drop
 their documents, webhooks send DELETE (CONTRACT.md: Aiwyn hard-deletes WIP and payments)."""
 _log = logging.getLogger(__name__)
-_UNMADE = object()  # Firm.memo: no object made yet for a key
 
 
 class Firm:
@@ -328,8 +327,8 @@ class Firm:
     def memo(self, key: str, build: Callable[[], T]) -> T:
         """A per-firm object (a render cache, a sorted index) made once by `build` and shared by every app serving
         this firm; one already made is returned without the write lock (a route need not wait for a write)."""
-        if (made := self._memo.get(key, _UNMADE)) is not _UNMADE:
-            return made
+        with suppress(KeyError):
+            return self._memo[key]
         with self._lock:
             if key not in self._memo:
                 self._memo[key] = build()
