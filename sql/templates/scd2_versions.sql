@@ -25,10 +25,12 @@ current_rows as (
 current_without_history as (
     select current_rows.*
     from current_rows
-    left join history_rows
-        on current_rows.scd2_key = history_rows.scd2_key
-        and current_rows.updated_at = history_rows.updated_at
-    where history_rows.scd2_key is null
+    where not exists (
+        select 1
+        from history_rows
+        where history_rows.scd2_key = current_rows.scd2_key
+            and history_rows.updated_at = current_rows.updated_at
+    )
 ),
 
 versions as (
