@@ -29,7 +29,8 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.models import SQL_DIR
-from pipelines.warehouse import Connection, RelationMissing, as_connection
+from pipelines.warehouse import Connection, Rebuild, RelationMissing, Step, as_connection
+from pipelines.warehouse.steps import run_in_order
 
 TESTS_DIR = SQL_DIR / "tests"
 SAMPLE_ROWS = 5
@@ -119,28 +120,53 @@ def run_data_tests(
     tests_dir: Path = TESTS_DIR,
     schemas: Mapping[str, str] | None = None,
 ) -> list[DataTestFailure]:
-    """Run every data test on the built models (as of today, UTC); returns the failures, in test-name order
-    (empty when all pass). Only reads. A test that cannot run (e.g. the models are not built) is a failure
-    with ``error`` set. ``schemas``: as for :func:`run_data_test`.
+    """Run every data test on the built models (as of today, UTC), one after the other on ``con``; returns the
+    failures, in test-name order (empty when all pass). Only reads. A test that cannot run (e.g. the models are
+    not built) is a failure with ``error`` set. ``schemas``: as for :func:`run_data_test`.
     """
-    failures = []
-    for path in discover_data_tests(tests_dir):
-        failure = run_data_test(con, path, schemas)
-        if failure is not None:
-            failures.append(failure)
-    return failures
+    failures: dict[str, DataTestFailure] = {}
+    run_in_order(as_connection(con), _test_steps(tests_dir, schemas, failures))
+    return [failures[name] for name in sorted(failures)]
 
 
-def check_data_tests(
-    con: Connection | duckdb.DuckDBPyConnection,
-    tests_dir: Path = TESTS_DIR,
-    schemas: Mapping[str, str] | None = None,
-) -> None:
-    """Run the data tests and raise when any fails.
+def check_data_tests(rebuild: Rebuild, tests_dir: Path = TESTS_DIR) -> None:
+    """The sync's check of a rebuild (:meth:`pipelines.warehouse.Connection.rebuild`): adds every data test on
+    the new models as a step after the models it reads (on PostgreSQL a test starts as soon as they are built,
+    beside the rest of the build), and a last step that raises when any failed.
 
     Raises:
-        DataTestsFailed: one or more tests failed (see its ``failures``).
+        DataTestsFailed: one or more tests failed (see its ``failures``, in test-name order).
     """
-    failures = run_data_tests(con, tests_dir, schemas)
-    if failures:
-        raise DataTestsFailed(failures)
+    failures: dict[str, DataTestFailure] = {}
+    tests = _test_steps(tests_dir, rebuild.schemas, failures)
+
+    def verdict(con: Connection) -> None:
+        if failures:
+            raise DataTestsFailed([failures[name] for name in sorted(failures)])
+
+    rebuild.add([*tests, Step("data tests", verdict, frozenset(test.name for test in tests))])
+
+
+def _test_steps(
+    tests_dir: Path, schemas: Mapping[str, str] | None, failures: dict[str, DataTestFailure]
+) -> list[Step]:
+    """Every data test of ``tests_dir`` as a step after the relations it reads; a test that fails records its
+    failure in ``failures`` (by name)."""
+
+    def step(path: Path) -> Step:
+        sql = path.read_text(encoding="utf-8")
+
+        def test(con: Connection) -> None:
+            failure = run_data_test(con, path, schemas)
+            if failure is not None:
+                failures[path.stem] = failure
+
+        return Step(path.stem, test, _reads(sql))
+
+    return [step(path) for path in discover_data_tests(tests_dir)]
+
+
+@functools.lru_cache(maxsize=128)
+def _reads(sql: str) -> frozenset[str]:
+    """The schema-qualified relations (``schema.name``) a test reads."""
+    return frozenset(f"{t.db}.{t.name}" for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table) if t.db)

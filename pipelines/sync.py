@@ -206,7 +206,7 @@ def sync(
                 failures.append(run.error)
         if runs:
             with warehouse.connect(read_only=False) as con:  # DataTestsFailed: readers keep the previous models
-                build_models(con, check=lambda schemas: check_data_tests(con, schemas=schemas))
+                build_models(con, check=check_data_tests)
                 if on_exceptions:
                     on_exceptions(exception_count(con))
             if publish and not failures:

@@ -25,7 +25,7 @@ from pipelines.models.config import (
     write_config,
 )
 from pipelines.models.raw import create_missing_raw_tables, history_tables, raw_tables
-from pipelines.warehouse import Check, Connection, as_connection
+from pipelines.warehouse import Check, Connection, Rebuild, SqlDialect, Step, as_connection
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 VERSIONS_TEMPLATE = SQL_DIR / "templates" / "scd2_versions.sql"
@@ -248,6 +248,9 @@ def build_models(
     new models before readers see them (the sync's data tests, see
     :func:`pipelines.datatests.check_data_tests`); its error keeps them from readers.
 
+    Each model is one step of the rebuild (:meth:`pipelines.warehouse.Rebuild.add`), after the models it reads:
+    in build order on DuckDB, several at once on PostgreSQL (``[warehouse] threads``).
+
     Creates missing raw tables empty (see :func:`create_missing_raw_tables`); the model schemas are replaced
     whole (so views of removed models disappear; do not keep your own objects there). On any error the models
     readers see are unchanged.
@@ -263,11 +266,23 @@ def build_models(
     with con.rebuild(MODEL_SCHEMAS, check) as rebuild:
         create_missing_raw_tables(con)
         write_config(con, config, rebuild.schemas)
-        for model in models:
-            kind = "table" if rebuild.tables_over_raw and model.references() & raw else model.materialized
-            sql = con.dialect.render(_model_tree(model, config), rebuild.schemas, pretty=True)
-            con.execute(f"create {kind} {rebuild.schemas[model.schema]}.{model.name} as\n{sql}")
+        rebuild.add([_model_step(model, config, rebuild, con.dialect, raw) for model in models])
     return [m.relation for m in models]
+
+
+def _model_step(model: Model, config: ReportConfig, rebuild: Rebuild, dialect: SqlDialect, raw: set[str]) -> Step:
+    """The step that creates ``model`` where ``rebuild`` builds its schema (and analyzes it when it is a table),
+    after the models it reads; ``raw``: the raw tables (``schema.name``)."""
+    kind = "table" if rebuild.tables_over_raw and model.references() & raw else model.materialized
+    relation = f"{rebuild.schemas[model.schema]}.{model.name}"
+    sql = dialect.create_as(kind, relation, dialect.render(_model_tree(model, config), rebuild.schemas, pretty=True))
+
+    def create(con: Connection) -> None:
+        con.execute(sql)
+        if kind == "table":
+            con.analyze(relation)
+
+    return Step(model.relation, create, frozenset(model.references()))
 
 
 def _model_tree(model: Model, config: ReportConfig) -> exp.Expression:

@@ -32,6 +32,7 @@ from pipelines.warehouse.base import (
 )
 from pipelines.warehouse.duckdb_file import DEFAULT_DB, DuckDBConnection, DuckDBWarehouse
 from pipelines.warehouse.postgres import POSTGRES, PostgresWarehouse
+from pipelines.warehouse.steps import Step
 from sources._http import ConfigError
 
 DESTINATION_KEY = "[warehouse] destination (WAREHOUSE__DESTINATION)"
@@ -60,6 +61,7 @@ __all__ = [
     "Rebuild",
     "RelationMissing",
     "SqlDialect",
+    "Step",
     "SyncLocked",
     "Warehouse",
     "as_connection",

@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.publish import PublishResult
+from pipelines.warehouse.steps import Step
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 T = TypeVar("T")
@@ -43,8 +44,10 @@ def _holding(key: tuple[type, str]) -> Iterator[None]:
         with _held_guard:
             del _held[key]
 
-Check = Callable[[Mapping[str, str]], None]
-"""Runs on a rebuild's models before readers see them, given where each schema is built (:meth:`Connection.rebuild`)."""
+Check = Callable[["Rebuild"], None]
+"""Checks a rebuild's models before readers see them (:meth:`Connection.rebuild`), e.g. the data tests
+(:func:`pipelines.datatests.check_data_tests`): adds steps (``Rebuild.add``) that read where each schema is
+built (``Rebuild.schemas``) and raise to keep the new models from readers."""
 
 
 class SyncLocked(RuntimeError):
@@ -74,6 +77,10 @@ class SqlDialect:
     def generate(self, tree: exp.Expression, pretty: bool) -> str:
         """The text of ``tree`` (which may be modified) in this dialect, without comments."""
         return tree.sql(dialect=self.name, pretty=pretty, comments=False)
+
+    def create_as(self, kind: str, relation: str, select: str) -> str:
+        """The statement creating the ``kind`` (``view`` or ``table``) ``relation`` as the query ``select``."""
+        return f"create {kind} {relation} as\n{select}"
 
 
 DUCKDB = SqlDialect()
@@ -120,6 +127,11 @@ class Connection(ABC):
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back)."""
 
+    @abstractmethod
+    def analyze(self, relation: str) -> None:
+        """Refresh the planner's statistics of a table just built (``schema.name``), so that the statements
+        reading it next are planned for its size. A no-op where the warehouse keeps them itself (DuckDB)."""
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """``begin`` … ``commit``; ``rollback`` on any error."""
@@ -141,10 +153,11 @@ class Connection(ABC):
         the old or the new ones, never a mix.
 
         The block builds into ``Rebuild.schemas[s]`` for each live schema ``s`` (the SQL moved there with
-        ``dialect.render(sql, rebuild.schemas)``). ``check(rebuild.schemas)`` runs on the new schemas before
-        readers see them, and raises to keep them away. An error in the block or in ``check`` keeps the
-        readers' view unchanged (on DuckDB, whose readers read the BI snapshot, a failing ``check`` comes
-        after the commit and only the publish is held back).
+        ``dialect.render(sql, rebuild.schemas)``), statement by statement or as steps (``Rebuild.add``).
+        ``check(rebuild)`` adds the steps that check the new schemas before readers see them, and raise to keep
+        them away. An
+        error in the block or in ``check`` keeps the readers' view unchanged (on DuckDB, whose readers read the
+        BI snapshot, a failing ``check`` comes after the commit and only the publish is held back).
         """
 
     def savepoint(self) -> AbstractContextManager[None]:
@@ -183,11 +196,24 @@ class Rebuild:
     ``schemas``: live schema → the schema the new one is built in (the same name on DuckDB, ``<name>__new``
     on PostgreSQL). ``tables_over_raw``: a model that reads raw tables must be a table, not a view (PostgreSQL
     readers read the live models while a sync loads the raw tables: a view over them would mix new raw rows
-    with the last build's tables).
+    with the last build's tables). ``runner``: what :meth:`add` does with the steps.
     """
 
     schemas: Mapping[str, str]
+    runner: Callable[[Sequence[Step]], None]
     tables_over_raw: bool = False
+
+    def add(self, steps: Sequence[Step]) -> None:
+        """Add work to the rebuild (:class:`~pipelines.warehouse.steps.Step` s: the models' ``create`` statements,
+        the data tests), each step to run once the steps it needs are done. DuckDB runs them now, in the given
+        order, on the rebuild's connection. PostgreSQL runs every step added in the block and by the ``check``
+        together when the check has added its own, on several connections at once (so a data test starts as
+        soon as the models it reads are built), before the swap.
+
+        Raises:
+            The first error a step raises, where the steps run (no new step starts after it).
+        """
+        self.runner(steps)
 
 
 class Warehouse(ABC):

@@ -8,6 +8,7 @@ packages, the writer's lock, the webhook inbox), except the BI snapshot, which i
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ from pipelines.warehouse.base import (
     SyncLocked,
     Warehouse,
 )
+from pipelines.warehouse.steps import run_in_order
 
 DEFAULT_DB = Path("arwip.duckdb")
 T = TypeVar("T")
@@ -95,19 +97,23 @@ class DuckDBConnection(Connection):
     def close(self) -> None:
         self.con.close()
 
+    def analyze(self, relation: str) -> None:
+        return None  # DuckDB keeps its statistics as it writes
+
     @contextmanager
     def rebuild(self, schemas: Sequence[str], check: Check | None = None) -> Iterator[Rebuild]:
-        """Drop and recreate ``schemas`` in one transaction; ``check`` runs after the commit (DuckDB's readers read
-        the BI snapshot, which the sync replaces only when ``check`` passes)."""
+        """Drop and recreate ``schemas`` in one transaction, each step run in order on this connection as it is
+        added; ``check`` runs after the commit (DuckDB's readers read the BI snapshot, which the sync replaces
+        only when ``check`` passes)."""
         with self.transaction():
             for schema in reversed(schemas):
                 self.execute(f"drop schema if exists {schema} cascade")
             for schema in schemas:
                 self.execute(f"create schema {schema}")
-            rebuild = Rebuild({s: s for s in schemas})
+            rebuild = Rebuild({s: s for s in schemas}, functools.partial(run_in_order, self))
             yield rebuild
         if check is not None:
-            check(rebuild.schemas)
+            check(rebuild)
 
 
 class DuckDBWarehouse(Warehouse):

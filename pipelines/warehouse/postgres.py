@@ -6,7 +6,7 @@ table ``[destination.postgres.credentials]`` in ``.dlt/secrets.toml``).
 
 - Loads: dlt's ``postgres`` destination, Parquet through ADBC (``adbc-driver-postgresql``).
 - Connections: ADBC's DB-API (``adbc_driver_postgresql.dbapi``), which returns Arrow; PostgreSQL's ``numeric``
-  arrives as text and is turned back into ``decimal128(p, s)`` (:func:`decimals`).
+  arrives as text and is turned back into ``decimal128(p, s)`` (:func:`pipelines.warehouse.pg_arrow.decimals`).
 - SQL: arwip's DuckDB SQL generated for PostgreSQL by sqlglot, every division typed (:class:`PostgresDialect`).
 - The writer's lock: a session advisory lock (:data:`ADVISORY_LOCK`), released when the process dies.
 - Models: built into ``<schema>__new`` schemas, the data tests run there, then swapped in by renames in the
@@ -23,8 +23,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -32,7 +32,6 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
 import dlt
 import pyarrow as pa
-import pyarrow.compute as pc
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
@@ -48,6 +47,8 @@ from pipelines.warehouse.base import (
     SyncLocked,
     Warehouse,
 )
+from pipelines.warehouse.pg_arrow import decimals
+from pipelines.warehouse.steps import Step, load_seconds, run_at_once, save_seconds
 from pipelines.warehouse.swap import drop_backups, swap_in
 from sources._config import MissingConfig
 from sources._http import ConfigError
@@ -64,6 +65,14 @@ _OWNED_SCHEMAS = (
 )
 _MISSING_STATES = frozenset({"42P01", "3F000"})  # undefined_table, invalid_schema_name
 _CONSISTENT_TRIES = 10
+DEFAULT_THREADS = min(4, os.cpu_count() or 1)
+"""Connections a rebuild builds and tests on at once (``[warehouse] threads``): PostgreSQL runs a statement on
+one core, and the models' chains and the data tests are independent enough to share several; more than the
+server's cores only makes them compete (this machine's cores, at most 4: for a server on another host, set
+its own)."""
+THREADS_KEY = "[warehouse] threads (WAREHOUSE__THREADS)"
+STEP_SECONDS = "rebuild-seconds.json"
+"""In the working folder: how long each step of the last rebuild took (it orders the next one's)."""
 STATISTICS_TARGET = 10
 """ANALYZE samples 300 × this many rows of each new table: enough for row counts and distinct keys, which is
 what the models' plans need, at a tenth of the default's cost (3 s of a medium firm's 15 s build)."""
@@ -83,36 +92,23 @@ class PostgresDialect(SqlDialect):
             division.set("typed", True)
         return tree.sql(dialect=self.name, pretty=pretty, comments=False)
 
+    def create_as(self, kind: str, relation: str, select: str) -> str:
+        """A table without autovacuum: every rebuild replaces it and analyzes it itself, and a vacuum of the
+        live tables would hold the rebuild's swap back (its lock gives up long before PostgreSQL would cancel
+        an autovacuum, see :mod:`pipelines.warehouse.swap`)."""
+        if kind == "table":
+            return f"create table {relation} with (autovacuum_enabled = false) as\n{select}"
+        return super().create_as(kind, relation, select)
+
 
 POSTGRES = PostgresDialect()
 
 
-def decimals(table: pa.Table) -> pa.Table:
-    """``table`` as arwip reads DuckDB: ADBC's opaque ``numeric`` columns (text) as ``decimal128(p, s)``, ``p, s``
-    from the column's ``POSTGRESQL:typmod`` (``numeric(18,2)``), else the widest scale in the data with
-    precision 38 (an aggregate's unconstrained ``numeric``); other opaque columns as text; no field metadata."""
-    fields, columns = [], []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        meta = field.metadata or {}
-        if isinstance(field.type, pa.BaseExtensionType) and field.type.extension_name == "arrow.opaque":
-            column = pa.chunked_array([chunk.storage for chunk in column.chunks], pa.string())
-            if meta.get(b"POSTGRESQL:type") == b"numeric":
-                column = pc.cast(column, _decimal_type(column, int(meta.get(b"POSTGRESQL:typmod", b"-1"))))
-        fields.append(pa.field(field.name, column.type, field.nullable))
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
-
-
-def _decimal_type(text: pa.ChunkedArray, typmod: int) -> pa.DataType:
-    if typmod >= 4:
-        return pa.decimal128((typmod - 4) >> 16, (typmod - 4) & 0xFFFF)
-    fraction = pc.replace_substring_regex(text, r"^[^.]*\.?", "")  # the digits after the point, or ""
-    return pa.decimal128(38, pc.max(pc.utf8_length(fraction)).as_py() or 0)
-
-
 class PostgresConnection(Connection):
     """A :class:`Connection` over an ADBC connection to ``uri`` in autocommit mode (``begin``/``commit`` are
-    statements); ``location`` names the database in messages (no password).
+    statements); ``location`` names the database in messages (no password); ``threads``: the connections a
+    :meth:`rebuild` works on at once; ``timings``: the file where a rebuild keeps how long each step took,
+    which orders the next one's (:func:`~pipelines.warehouse.steps.run_at_once`).
 
     Raises:
         ConfigError: the server cannot be reached with these credentials (names the key).
@@ -121,8 +117,10 @@ class PostgresConnection(Connection):
     dialect = POSTGRES
     errors = (adbc_driver_manager.Error,)
 
-    def __init__(self, uri: str, read_only: bool, location: str) -> None:
-        self.uri, self.location = uri, location
+    def __init__(
+        self, uri: str, read_only: bool, location: str, threads: int = DEFAULT_THREADS, timings: Path | None = None
+    ) -> None:
+        self.uri, self.location, self.threads, self.timings = uri, location, threads, timings
         try:
             self.con = adbc.connect(uri, autocommit=True)
         except adbc_driver_manager.Error as exc:
@@ -156,9 +154,9 @@ class PostgresConnection(Connection):
         self.cursor.adbc_ingest(name, table, mode="append", db_schema_name=schema)
 
     def batches(self, sql: str, rows: int) -> Batches:
-        """Read on a second connection. Each batch is converted as :func:`decimals` does, to the first batch's
-        schema (an unconstrained ``numeric`` keeps the scale the first batch shows; a later batch needing more
-        raises ``pyarrow.ArrowInvalid``)."""
+        """Read on a second connection. Each batch is converted as :func:`~pipelines.warehouse.pg_arrow.decimals`
+        does, to the first batch's schema (an unconstrained ``numeric`` keeps the scale the first batch shows; a
+        later batch needing more raises ``pyarrow.ArrowInvalid``)."""
         sibling = PostgresConnection(self.uri, read_only=True, location=self.location)
         try:
             sibling._run(sql, ())
@@ -193,31 +191,56 @@ class PostgresConnection(Connection):
             raise
         self.execute("release savepoint arwip_step")
 
+    def analyze(self, relation: str) -> None:
+        """``analyze`` with :data:`STATISTICS_TARGET` (a fresh table has no statistics: plans go astray)."""
+        self.execute(f"set default_statistics_target = {STATISTICS_TARGET}")
+        self.execute(f"analyze {relation}")
+
     @contextmanager
     def rebuild(self, schemas: Sequence[str], check: Check | None = None) -> Iterator[Rebuild]:
-        """Build into ``<schema>__new`` in one transaction, ANALYZE what was built, run ``check`` there, then swap
-        the new schemas in by renames and commit (see :mod:`pipelines.warehouse.swap`): a failure anywhere
-        leaves the live schemas untouched. The old schemas are dropped after the commit."""
+        """Build into new ``<schema>__new`` schemas, committed aside (readers never read them): the steps added
+        in the block and by ``check`` run together when ``check`` has added its own, on up to :attr:`threads`
+        connections at once; then swap the new schemas in by renames in one transaction (see
+        :mod:`pipelines.warehouse.swap`). A failure before the swap leaves the live schemas untouched and drops
+        the new ones (a build killed meanwhile leaves them to the next rebuild, which drops them first). The old
+        schemas are dropped after the commit."""
         drop_backups(self, schemas)  # an earlier build's, if readers kept it busy then
-        with self.transaction():
-            building = {s: s + NEW_SUFFIX for s in schemas}
-            for schema in building.values():
-                self.execute(f"drop schema if exists {schema} cascade")
-                self.execute(f"create schema {schema}")
-            rebuild = Rebuild(building, tables_over_raw=True)
+        building = {s: s + NEW_SUFFIX for s in schemas}
+        self._drop(building.values())  # a build killed before its swap
+        for schema in building.values():
+            self.execute(f"create schema {schema}")
+        steps: list[Step] = []
+        rebuild = Rebuild(building, steps.extend, tables_over_raw=True)
+        try:
             yield rebuild
-            self.execute(f"set local default_statistics_target = {STATISTICS_TARGET}")
-            for schema, table in self.fetch(
-                "select schemaname, tablename from pg_tables where schemaname in "
-                f"({', '.join(f'${i}' for i in range(1, len(building) + 1))}) order by 1, 2",
-                list(building.values()),
-            ):
-                self.execute(f'analyze "{schema}"."{table}"')  # fresh tables have no statistics: plans go astray
             if check is not None:
-                check(building)
-            if not swap_in(self, building):
-                log.warning("readers held the models throughout: swapped in by the renames alone (see swap.py)")
+                check(rebuild)
+            seconds = {} if self.timings is None else load_seconds(self.timings)
+            try:
+                run_at_once(self._rebuild_connection, steps, self.threads, seconds)
+            finally:
+                if self.timings is not None:
+                    save_seconds(self.timings, seconds)
+            with self.transaction():
+                if not swap_in(self, building):
+                    log.warning("readers held the models throughout: swapped in by the renames alone (see swap.py)")
+        except BaseException:
+            with suppress(*self.errors):
+                self._drop(building.values())
+            raise
         drop_backups(self, schemas)
+
+    def _drop(self, schemas: Iterable[str]) -> None:
+        for schema in schemas:
+            self.execute(f"drop schema if exists {schema} cascade")
+
+    def _rebuild_connection(self) -> PostgresConnection:
+        """A connection of a rebuild's pool. With several, PostgreSQL's own parallel workers are off: the pool
+        keeps the cores busy already, and the workers would only compete with it."""
+        con = PostgresConnection(self.uri, False, self.location, self.threads)
+        if self.threads > 1:
+            con.execute("set max_parallel_workers_per_gather = 0")
+        return con
 
     def consistent(self, read: Callable[[], T], schemas: Sequence[str]) -> T:
         """Re-run ``read()`` until no rebuild swapped ``schemas`` while it resolved its names (the schemas' OIDs
@@ -254,13 +277,38 @@ def credentials() -> PostgresCredentials:
         raise MissingConfig([f"{CREDENTIALS_KEY} (postgresql://user:password@host:5432/database)"]) from None
 
 
+def configured_threads() -> int:
+    """``[warehouse] threads`` (``WAREHOUSE__THREADS``), default :data:`DEFAULT_THREADS`.
+
+    Raises:
+        ConfigError: not a whole number of at least 1 (names the key).
+    """
+    value = dlt.config.get("warehouse.threads")
+    if value is None:
+        return DEFAULT_THREADS
+    try:
+        threads = int(str(value))
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError(f"{THREADS_KEY} must be a whole number of at least 1; got {value!r}")
+    return threads
+
+
 class PostgresWarehouse(Warehouse):
-    """The PostgreSQL database of ``credentials`` (default: dlt's, :func:`credentials`)."""
+    """The PostgreSQL database of ``credentials`` (default: dlt's, :func:`credentials`); ``threads``: the
+    connections a rebuild of the models works on at once (default :func:`configured_threads`)."""
 
     name = "postgres"
     dialect: ClassVar[SqlDialect] = POSTGRES
 
-    def __init__(self, credentials_: PostgresCredentials | str | None = None, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        credentials_: PostgresCredentials | str | None = None,
+        state_dir: Path | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.threads = configured_threads() if threads is None else threads
         if credentials_ is None:
             credentials_ = credentials()
         elif isinstance(credentials_, str):
@@ -312,7 +360,8 @@ class PostgresWarehouse(Warehouse):
         return dlt.destinations.postgres(credentials=self.credentials.to_native_representation())
 
     def connect(self, read_only: bool = True) -> PostgresConnection:
-        return PostgresConnection(self.credentials.to_native_representation(), read_only, self.location)
+        uri = self.credentials.to_native_representation()
+        return PostgresConnection(uri, read_only, self.location, self.threads, self.state_dir / STEP_SECONDS)
 
     @contextmanager
     def _take_writer_lock(self, holder: str) -> Iterator[None]:

@@ -1,8 +1,9 @@
 """Swapping rebuilt schemas in on PostgreSQL, so that readers see the old models or the new ones, never a mix.
 
-The models are built in ``<schema>__new`` (references moved there by sqlglot), inside one transaction with
-the swap:
+The models are built and tested in ``<schema>__new`` (references moved there by sqlglot), committed aside on
+several connections (readers never read those schemas), then swapped in by one transaction:
 
+    begin;
     set local lock_timeout = '100ms';
     lock table <every live model relation, newest first> in access exclusive mode;  -- retried, see below
     alter schema staging rename to staging__old_<build>;  alter schema staging__new rename to staging;
@@ -46,7 +47,7 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 
 def swap_in(con: PostgresConnection, building: Mapping[str, str]) -> bool:
-    """Inside the build's transaction: lock the live relations (see the module docstring), rename each live
+    """Inside the swap's transaction: lock the live relations (see the module docstring), rename each live
     schema (that exists) to ``<schema>__old_<build>`` and each new one (``building[schema]``) to its live name.
     Returns whether the live relations were locked (False: swapped by the renames alone)."""
     build = secrets.token_hex(4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,9 @@ from pipelines.datatests import (
     discover_data_tests,
     run_data_tests,
 )
-from pipelines.models import ReportConfig, build_models
+from pipelines.models import MODEL_SCHEMAS, ReportConfig, build_models
+from pipelines.warehouse import Rebuild, as_connection
+from pipelines.warehouse.steps import run_in_order
 
 Breakage = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -31,8 +34,13 @@ def built() -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
 
 
+def check(con: duckdb.DuckDBPyConnection) -> None:
+    """The sync's check (:func:`check_data_tests`) of the models built on ``con``, run in order on it."""
+    check_data_tests(Rebuild({s: s for s in MODEL_SCHEMAS}, functools.partial(run_in_order, as_connection(con))))
+
+
 def test_good_warehouse_passes(con: duckdb.DuckDBPyConnection) -> None:
-    check_data_tests(con)  # raises DataTestsFailed on any failure
+    check(con)  # raises DataTestsFailed on any failure
 
 
 def test_every_rule_has_a_test() -> None:
@@ -196,7 +204,7 @@ def test_failures_are_counted_and_sampled(built: duckdb.DuckDBPyConnection) -> N
         with pytest.raises(
             DataTestsFailed, match=r"1 data test\(s\) failed: assert_line_items_have_invoices: 7 row"
         ) as info:
-            check_data_tests(built)
+            check(built)
     finally:
         built.rollback()
     failures = info.value.failures

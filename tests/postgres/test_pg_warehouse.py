@@ -23,6 +23,8 @@ from pipelines.warehouse import (
     SyncLocked,
     open_warehouse,
 )
+from pipelines.warehouse.postgres import DEFAULT_THREADS, STEP_SECONDS
+from pipelines.warehouse.steps import load_seconds
 from sources._http import ConfigError
 from tests.pg_server import PostgresServer
 from tests.serve.harness import lock_held
@@ -62,6 +64,16 @@ def test_the_destination_comes_from_the_configuration(postgres: PostgresServer, 
     monkeypatch.setenv("WAREHOUSE__DESTINATION", "snowflake")
     with pytest.raises(ConfigError, match=r"\[warehouse\] destination \(WAREHOUSE__DESTINATION\) must be duckdb or "):
         open_warehouse(None, tmp_path / "w.duckdb")
+
+
+def test_the_rebuild_threads_come_from_the_configuration(postgres_dsn, monkeypatch, tmp_path):
+    assert PostgresWarehouse(postgres_dsn, state_dir=tmp_path).threads == DEFAULT_THREADS
+    monkeypatch.setenv("WAREHOUSE__THREADS", "2")
+    assert PostgresWarehouse(postgres_dsn, state_dir=tmp_path).connect().threads == 2
+    monkeypatch.setenv("WAREHOUSE__THREADS", "many")
+    with pytest.raises(ConfigError, match=r"^\[warehouse\] threads \(WAREHOUSE__THREADS\) must be a whole number of at "
+                       r"least 1; got 'many'$"):
+        PostgresWarehouse(postgres_dsn, state_dir=tmp_path)
 
 
 def test_missing_credentials_name_the_key(monkeypatch):
@@ -186,15 +198,27 @@ def test_the_models_are_built_aside_analyzed_and_swapped_in(pg, postgres_dsn):
     assert never == []  # every table the build created has statistics
 
 
+def test_a_rebuild_runs_its_steps_on_several_connections_and_keeps_their_times(postgres_dsn, tmp_path):
+    warehouse = PostgresWarehouse(postgres_dsn, state_dir=tmp_path, threads=3)
+    with warehouse.connect(read_only=False) as con:
+        build_models(con, ReportConfig(), check=check_data_tests)
+        sessions = con.fetch("select sessions from pg_stat_database where datname = current_database()")[0][0]
+    times = load_seconds(tmp_path / STEP_SECONDS)  # every model and data test, and the tests' verdict
+    assert {"staging.stg_aiwyn__wip", "facts.fct_wip_versions", "reports.rpt_kpis", "assert_unique_keys"} <= set(times)
+    assert "data tests" in times and all(seconds >= 0 for seconds in times.values())
+    assert sessions >= 3  # the rebuild's pool had connections of its own (closed: counted when they end)
+    assert not [s for s in schemas(postgres_dsn) if "__" in s]
+
+
 def test_a_failing_build_is_never_visible(pg, postgres_dsn):
     with pg.connect(read_only=False) as con:
-        build_models(con, ReportConfig(), check=lambda s: check_data_tests(con, schemas=s))
+        build_models(con, ReportConfig(), check=check_data_tests)
         con.execute(
             "insert into aiwyn.payments (id, amount, status, payment_date, updated_at) values "
             "(1, 5.00, 'FAILED', '2025-01-01', '2025-01-01'), (1, 6.00, 'FAILED', '2025-01-01', '2025-01-01')"
         )
         with pytest.raises(DataTestsFailed, match="assert_unique_keys"):
-            build_models(con, ReportConfig((30, 60)), check=lambda s: check_data_tests(con, schemas=s))
+            build_models(con, ReportConfig((30, 60)), check=check_data_tests)
         live = con.fetch("select count(*) from staging.stg_aiwyn__payments")
         buckets = con.fetch("select count(*) from reports.aging_buckets")
     assert live == [(0,)] and buckets == [(5,)]  # the first build's models, untouched
