@@ -1,5 +1,6 @@
 """Building the models: discover ``sql/`` in build order (with the models derived from directives in a
-model's SQL: its ``*_history`` twin and its SCD2 versions), then (re)create them in one transaction.
+model's SQL: its ``*_history`` twin and its SCD2 versions), then (re)create them as one rebuild of the model
+schemas (:meth:`pipelines.warehouse.Connection.rebuild`).
 
 See :mod:`pipelines.models` for the layers, the directives and the build order.
 """

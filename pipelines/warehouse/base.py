@@ -155,9 +155,9 @@ class Connection(ABC):
         The block builds into ``Rebuild.schemas[s]`` for each live schema ``s`` (the SQL moved there with
         ``dialect.render(sql, rebuild.schemas)``), statement by statement or as steps (``Rebuild.add``).
         ``check(rebuild)`` adds the steps that check the new schemas before readers see them, and raise to keep
-        them away. An
-        error in the block or in ``check`` keeps the readers' view unchanged (on DuckDB, whose readers read the
-        BI snapshot, a failing ``check`` comes after the commit and only the publish is held back).
+        them away. An error in the block or in ``check`` keeps the readers' view unchanged (on DuckDB, whose
+        readers read the BI snapshot, a failing ``check`` comes after the commit and only the publish is held
+        back).
         """
 
     def savepoint(self) -> AbstractContextManager[None]:

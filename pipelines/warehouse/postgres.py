@@ -9,8 +9,9 @@ table ``[destination.postgres.credentials]`` in ``.dlt/secrets.toml``).
   arrives as text and is turned back into ``decimal128(p, s)`` (:func:`pipelines.warehouse.pg_arrow.decimals`).
 - SQL: arwip's DuckDB SQL generated for PostgreSQL by sqlglot, every division typed (:class:`PostgresDialect`).
 - The writer's lock: a session advisory lock (:data:`ADVISORY_LOCK`), released when the process dies.
-- Models: built into ``<schema>__new`` schemas, the data tests run there, then swapped in by renames in the
-  same transaction (:mod:`pipelines.warehouse.swap`). Nothing to publish: readers read the live schemas.
+- Models: built into ``<schema>__new`` schemas on several connections at once, the data tests run there, then
+  swapped in by renames in one transaction (:mod:`pipelines.warehouse.swap`). Nothing to publish: readers read
+  the live schemas.
 - arwip's working folder (dlt's pipelines and packages): ``.arwip/postgres-<host>-<port>-<database>/`` in the
   current folder.
 """

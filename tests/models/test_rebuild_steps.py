@@ -4,6 +4,7 @@ connections, the first error stopping new steps, the critical path (from the las
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ class Recorder:
             self.opened.append(con)
         return con
 
-    def step(self, name: str, after: set[str] = frozenset(), then: Any = None) -> Step:  # type: ignore[assignment]
+    def step(self, name: str, after: Iterable[str] = (), then: Callable[[], object] | None = None) -> Step:
         def run(con: Any) -> None:
             with self.lock:
                 self.events.append(("start", name))
