@@ -168,5 +168,10 @@ def _test_steps(
 
 @functools.lru_cache(maxsize=128)
 def _reads(sql: str) -> frozenset[str]:
-    """The schema-qualified relations (``schema.name``) a test reads."""
-    return frozenset(f"{t.db}.{t.name}" for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table) if t.db)
+    """The schema-qualified relations (``schema.name``) a test reads; none when it does not parse (it then fails
+    when it runs, as a test that cannot run)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return frozenset()
+    return frozenset(f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db)

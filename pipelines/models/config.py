@@ -150,6 +150,7 @@ def write_config(con: Connection, config: ReportConfig, schemas: Mapping[str, st
     con.execute(f"create table {schema}.{SETTINGS_TABLE} (aging_basis varchar not null)")
     for table in (BUCKETS_TABLE, SETTINGS_TABLE):
         con.execute(f"insert into {schema}.{table}\n{con.dialect.render(config_query(table, config))}")
+        con.analyze(f"{schema}.{table}")
 
 
 def _typed(value: int | str | None, sql_type: str) -> exp.Expression:

@@ -161,8 +161,9 @@ class Connection(ABC):
         """
 
     def savepoint(self) -> AbstractContextManager[None]:
-        """Inside a rebuild: a failing statement in the block undoes only the block (a data test that cannot
-        run does not abort the build's transaction). A no-op where statements fail alone."""
+        """Inside a transaction: a failing statement in the block undoes only the block (a data test that cannot
+        run does not abort DuckDB's rebuild, nor a transaction of the caller's). A no-op where statements fail
+        alone (PostgreSQL outside a transaction: a rebuild's steps run in autocommit)."""
         return nullcontext()
 
     def consistent(self, read: Callable[[], T], schemas: Sequence[str]) -> T:

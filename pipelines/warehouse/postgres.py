@@ -220,8 +220,7 @@ class PostgresConnection(Connection):
             try:
                 run_at_once(self._rebuild_connection, steps, self.threads, seconds)
             finally:
-                if self.timings is not None:
-                    save_seconds(self.timings, seconds)
+                self._keep_times(seconds)
             with self.transaction():
                 if not swap_in(self, building):
                     log.warning("readers held the models throughout: swapped in by the renames alone (see swap.py)")
@@ -230,6 +229,16 @@ class PostgresConnection(Connection):
                 self._drop(building.values())
             raise
         drop_backups(self, schemas)
+
+    def _keep_times(self, seconds: dict[str, float]) -> None:
+        """Save the step times for the next rebuild; they only order the work, so a file that cannot be written
+        is a warning, never the rebuild's failure."""
+        if self.timings is None:
+            return
+        try:
+            save_seconds(self.timings, seconds)
+        except OSError as exc:
+            log.warning("could not keep the rebuild's step times in %s: %s", self.timings, exc)
 
     def _drop(self, schemas: Iterable[str]) -> None:
         for schema in schemas:
@@ -240,7 +249,11 @@ class PostgresConnection(Connection):
         keeps the cores busy already, and the workers would only compete with it."""
         con = PostgresConnection(self.uri, False, self.location, self.threads)
         if self.threads > 1:
-            con.execute("set max_parallel_workers_per_gather = 0")
+            try:
+                con.execute("set max_parallel_workers_per_gather = 0")
+            except BaseException:
+                con.close()
+                raise
         return con
 
     def consistent(self, read: Callable[[], T], schemas: Sequence[str]) -> T:

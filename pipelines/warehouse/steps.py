@@ -1,4 +1,4 @@
-"""Running a rebuild's work (:meth:`pipelines.warehouse.Rebuild.run`): the models' ``create`` statements and
+"""Running a rebuild's work (:meth:`pipelines.warehouse.Rebuild.add`): the models' ``create`` statements and
 the data tests, as :class:`Step` s that each wait for the steps they read.
 
 - :func:`run_in_order`: one after the other on one connection (DuckDB: the whole rebuild is one transaction,
@@ -64,12 +64,16 @@ def run_at_once(
     on; then the given order. Without times, only the last two count.
 
     Raises:
+        ValueError: two steps with the same name.
         graphlib.CycleError: steps that need each other.
-        The first error a step raises, once the steps already running have finished (no new step starts
-        after an error).
+        An error a step raised (the first one seen), once the steps already running have finished (no new step
+        starts after an error). An interrupt (Ctrl-C) also waits for the running statements.
     """
     threads = max(1, threads)
     by_name = {step.name: step for step in steps}
+    if len(by_name) < len(steps):
+        twice = sorted({s.name for s in steps if sum(t.name == s.name for t in steps) > 1})
+        raise ValueError(f"steps with the same name: {', '.join(twice)}")
     graph = {step.name: step.after & by_name.keys() for step in steps}
     sorter = TopologicalSorter(graph)
     sorter.prepare()

@@ -211,14 +211,19 @@ def test_failures_are_counted_and_sampled(built: duckdb.DuckDBPyConnection) -> N
     assert [(f.name, f.rows, len(f.sample)) for f in failures] == [("assert_line_items_have_invoices", 7, 5)]
 
 
-def test_a_test_that_cannot_run_is_a_failure(tmp_path: Path) -> None:
-    (tmp_path / "assert_broken.sql").write_text("select * from facts.no_such_model")
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [("select * from facts.no_such_model", "no_such_model"), ("select (1 from", "ParseError")],
+    ids=["missing relation", "does not parse"],
+)
+def test_a_test_that_cannot_run_is_a_failure(tmp_path: Path, sql: str, error: str) -> None:
+    (tmp_path / "assert_broken.sql").write_text(sql)
     (tmp_path / "assert_fine.sql").write_text("select 1 as x where false")
     with duckdb.connect() as con:
         failures = run_data_tests(con, tmp_path)
     assert [(f.name, f.rows) for f in failures] == [("assert_broken", 0)]
     assert isinstance(failures[0], DataTestFailure)
-    assert failures[0].error is not None and "no_such_model" in failures[0].error
+    assert failures[0].error is not None and error in failures[0].error
     assert "could not run" in failures[0].describe()
 
 

@@ -103,6 +103,13 @@ def test_the_critical_path_starts_first() -> None:
     assert set(times) == {"short", "staging", "versions"} and all(t < 1.0 for t in times.values())  # updated
 
 
+def test_two_steps_of_one_name_are_refused() -> None:
+    rec = Recorder()
+    with pytest.raises(ValueError, match=r"^steps with the same name: staging\.a$"):
+        run_at_once(rec.connect, [rec.step("staging.a"), rec.step("b"), rec.step("staging.a")], threads=2)
+    assert rec.started() == []
+
+
 def test_in_order_runs_the_given_order_on_one_connection() -> None:
     rec = Recorder()
     con = rec.connect()

@@ -210,6 +210,15 @@ def test_a_rebuild_runs_its_steps_on_several_connections_and_keeps_their_times(p
     assert not [s for s in schemas(postgres_dsn) if "__" in s]
 
 
+def test_step_times_that_cannot_be_kept_do_not_fail_the_rebuild(postgres_dsn, tmp_path, caplog):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")  # the working folder cannot be created under it
+    with PostgresWarehouse(postgres_dsn, state_dir=blocked).connect(read_only=False) as con:
+        build_models(con, ReportConfig(), check=check_data_tests)
+        assert con.fetch("select count(*) from reports.aging_buckets") == [(5,)]  # swapped in
+    assert "could not keep the rebuild's step times" in caplog.text
+
+
 def test_a_failing_build_is_never_visible(pg, postgres_dsn):
     with pg.connect(read_only=False) as con:
         build_models(con, ReportConfig(), check=check_data_tests)
