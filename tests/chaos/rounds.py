@@ -3,7 +3,8 @@
 Shared by ``tests/chaos/test_chaos_rounds.py`` (a few rounds on a small firm) and ``bench/soak.py`` (N rounds).
 Each round applies a burst of activity to the firm (none before the first), runs ``arwip sync`` as a child
 process and, once a sync completed, reconciles the warehouse with the truth (rows changed *during* that
-sync by the ``page_shift`` fault may still be stale: they are "in flight"). A killed sync, or one that
+sync by the ``page_shift`` fault may still be stale, or missing when the answer that served them was lost:
+they are "in flight", see :mod:`tests.chaos.reconcile_tables`). A killed sync, or one that
 failed the way a scheduled run can fail, is followed by another one, as the scheduler would. After the
 last round the ``page_shift`` fault is switched off and one more sync runs: the warehouse must then equal
 the truth exactly.
