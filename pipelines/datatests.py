@@ -29,6 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.models import SQL_DIR
+from pipelines.models.build import references
 from pipelines.warehouse import Connection, Rebuild, RelationMissing, Step, as_connection
 from pipelines.warehouse.steps import run_in_order
 
@@ -166,12 +167,10 @@ def _test_steps(
     return [step(path) for path in discover_data_tests(tests_dir)]
 
 
-@functools.lru_cache(maxsize=128)
 def _reads(sql: str) -> frozenset[str]:
-    """The schema-qualified relations (``schema.name``) a test reads; none when it does not parse (it then fails
-    when it runs, as a test that cannot run)."""
+    """The relations a test reads (:func:`pipelines.models.build.references`); none when it does not parse (it
+    then fails when it runs, as a test that cannot run)."""
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
+        return references(sql)
     except sqlglot.errors.SqlglotError:
         return frozenset()
-    return frozenset(f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db)

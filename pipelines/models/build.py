@@ -75,11 +75,17 @@ class Model:
 
     def references(self) -> set[str]:
         """The schema-qualified relations (``schema.table``) the model reads; CTE names are not included."""
-        return set(_references(self.sql))
+        return set(references(self.sql))
 
 
 @functools.lru_cache(maxsize=256)
-def _references(sql: str) -> frozenset[str]:
+def references(sql: str) -> frozenset[str]:
+    """The schema-qualified relations (``schema.table``) a query in DuckDB's SQL reads; CTE names are not
+    included.
+
+    Raises:
+        sqlglot.errors.ParseError: ``sql`` does not parse.
+    """
     tree = _parsed(sql)
     return frozenset(f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def run_at_once(
     threads = max(1, threads)
     by_name = {step.name: step for step in steps}
     if len(by_name) < len(steps):
-        twice = sorted({s.name for s in steps if sum(t.name == s.name for t in steps) > 1})
+        twice = sorted(name for name, n in Counter(step.name for step in steps).items() if n > 1)
         raise ValueError(f"steps with the same name: {', '.join(twice)}")
     graph = {step.name: step.after & by_name.keys() for step in steps}
     sorter = TopologicalSorter(graph)
